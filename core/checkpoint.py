@@ -1,0 +1,102 @@
+"""Our checkpoints: safetensors files that carry the network's config in their metadata.
+
+A file holds the state dict of a :class:`VLUNet` and the metadata entries
+``format = "vlunet"``, ``config`` (the :class:`VLUNetConfig` as JSON) and free-form ``info``
+(JSON: training steps, data, ...). Nothing here unpickles anything.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from .network import ConfigError, VLUNet, VLUNetConfig
+
+FORMAT = "vlunet"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or whose contents do not match the network."""
+
+
+def load_state_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
+    """Load ``state`` into ``model``; any missing, unexpected or mis-shaped key is one clear error."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+        if items:
+            problems.append(f"{len(items)} {label} ({', '.join(items[:3])}{', ...' if len(items) > 3 else ''})")
+    if problems:
+        raise CheckpointError(f"{what} does not match the network: {'; '.join(problems)}")
+    model.load_state_dict(state, strict=True)
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_model(model: VLUNet, path: str | os.PathLike, info: dict | None = None) -> Path:
+    """Write ``model`` (weights + config) to ``path`` atomically; returns the path."""
+    path = Path(path)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, "config": model.config.to_json(), "info": json.dumps(info or {})}
+    _atomic_save(tensors, metadata, path)
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a safetensors file, with a clear error for anything unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> VLUNet:
+    """Rebuild the network from a checkpoint written by :func:`save_model`; eval mode."""
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT or "config" not in meta:
+        raise CheckpointError(f"{path} is not a VLU-Net checkpoint (metadata format={meta.get('format')!r}); "
+                              "for the authors' weights use core.load_official")
+    try:
+        config = VLUNetConfig.from_json(meta["config"])
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"{path} has a bad config: {exc}") from None
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is corrupt: {exc}") from None
+    model = VLUNet.from_config(config)
+    load_state_strict(model, state, what=str(path))
+    return model.to(device or "cpu").eval()
+
+
+def checkpoint_info(path: str | os.PathLike) -> dict:
+    """The ``info`` dict stored with a checkpoint (training steps, data, ...)."""
+    try:
+        return json.loads(read_metadata(path).get("info", "{}"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} has unreadable info metadata: {exc}") from None

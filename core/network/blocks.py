@@ -1,0 +1,134 @@
+"""Restormer building blocks used by VLU-Net (Zamir et al., CVPR 2022; VLU-Net Sec. 3.3).
+
+Every block takes and returns feature maps of shape B x C x H x W. They work in any memory
+format; the network keeps its activations channels-last, where PyTorch's CPU kernels for
+depthwise and 1x1 convolutions are markedly faster, and the channel-attention below is
+written so that it never forces a layout copy of its inputs.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LAYERNORM_TYPES = ("WithBias", "BiasFree")
+
+
+class LayerNorm2d(nn.Module):
+    """Layer normalisation over the channel axis of a B x C x H x W map.
+
+    ``WithBias``: ``(x - mean) / sqrt(var + 1e-5) * weight + bias`` (standard LayerNorm).
+    ``BiasFree``: ``x / sqrt(var + 1e-5) * weight`` (no centring, Restormer's variant).
+    """
+
+    def __init__(self, channels: int, layernorm_type: str = "WithBias"):
+        super().__init__()
+        if layernorm_type not in LAYERNORM_TYPES:
+            raise ValueError(f"layernorm_type must be one of {LAYERNORM_TYPES}, got {layernorm_type!r}")
+        self.with_bias = layernorm_type == "WithBias"
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels)) if self.with_bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = x.permute(0, 2, 3, 1)  # B x H x W x C: a free view for channels-last input
+        if self.with_bias:
+            t = F.layer_norm(t, t.shape[-1:], self.weight, self.bias, eps=1e-5)
+        else:
+            var = t.var(-1, keepdim=True, unbiased=False)
+            t = t * torch.rsqrt(var + 1e-5) * self.weight
+        return t.permute(0, 3, 1, 2)
+
+
+def channel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      temperature: torch.Tensor) -> torch.Tensor:
+    """Transposed ("channel") attention of Restormer's MDTA.
+
+    q, k, v: B x C x H x W; temperature: heads x 1 x 1. Channels are split into heads; within
+    a head the C/heads x C/heads attention map is ``softmax(norm(q) norm(k)^T * temperature)``
+    with q, k L2-normalised over the H*W positions, and the output is ``attn @ v``.
+    Returns B x C x H x W (channels-last when q is).
+    """
+    b, c, h, w = q.shape
+    heads = temperature.shape[0]
+
+    def tokens(t: torch.Tensor) -> torch.Tensor:  # -> B x heads x HW x C/heads (a view)
+        return t.permute(0, 2, 3, 1).reshape(b, h * w, heads, c // heads).transpose(1, 2)
+
+    qt, kt, vt = tokens(q), tokens(k), tokens(v)
+    qt = F.normalize(qt, dim=2)
+    kt = F.normalize(kt, dim=2)
+    attn = (qt.transpose(-2, -1) @ kt) * temperature  # B x heads x C/h x C/h
+    attn = attn.softmax(dim=-1)
+    out = vt @ attn.transpose(-2, -1)  # B x heads x HW x C/h  (= (attn @ v)^T)
+    out = out.transpose(1, 2).reshape(b, h, w, c)
+    return out.permute(0, 3, 1, 2)
+
+
+class MDTA(nn.Module):
+    """Multi-Dconv-head Transposed self-Attention (Restormer Sec. 3.1); also ``PhiT`` of the D-GDM."""
+
+    def __init__(self, dim: int, num_heads: int, bias: bool = False):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"channels ({dim}) must be divisible by the number of heads ({num_heads})")
+        self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
+        self.qkv = nn.Conv2d(dim, dim * 3, kernel_size=1, bias=bias)
+        self.qkv_dwconv = nn.Conv2d(dim * 3, dim * 3, kernel_size=3, padding=1, groups=dim * 3, bias=bias)
+        self.project_out = nn.Conv2d(dim, dim, kernel_size=1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
+        return self.project_out(channel_attention(q, k, v, self.temperature))
+
+
+class GDFN(nn.Module):
+    """Gated-Dconv Feed-forward Network (Restormer Sec. 3.2): ``W_o(gelu(D1 W1 x) * D2 W2 x)``."""
+
+    def __init__(self, dim: int, ffn_expansion_factor: float, bias: bool = False):
+        super().__init__()
+        hidden = int(dim * ffn_expansion_factor)
+        self.project_in = nn.Conv2d(dim, hidden * 2, kernel_size=1, bias=bias)
+        self.dwconv = nn.Conv2d(hidden * 2, hidden * 2, kernel_size=3, padding=1, groups=hidden * 2, bias=bias)
+        self.project_out = nn.Conv2d(hidden, dim, kernel_size=1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = self.dwconv(self.project_in(x)).chunk(2, dim=1)
+        return self.project_out(F.gelu(x1) * x2)
+
+
+class TransformerBlock(nn.Module):
+    """Restormer block: ``x + MDTA(LN(x))`` then ``x + GDFN(LN(x))``."""
+
+    def __init__(self, dim: int, num_heads: int, ffn_expansion_factor: float,
+                 bias: bool = False, layernorm_type: str = "WithBias"):
+        super().__init__()
+        self.norm1 = LayerNorm2d(dim, layernorm_type)
+        self.attn = MDTA(dim, num_heads, bias)
+        self.norm2 = LayerNorm2d(dim, layernorm_type)
+        self.ffn = GDFN(dim, ffn_expansion_factor, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.ffn(self.norm2(x))
+
+
+class Downsample(nn.Module):
+    """Halve the resolution, double the channels: 3x3 conv to C/2, then pixel-unshuffle by 2."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels // 2, kernel_size=3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_unshuffle(self.conv(x), 2)
+
+
+class Upsample(nn.Module):
+    """Double the resolution, halve the channels: 3x3 conv to 2C, then pixel-shuffle by 2."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels * 2, kernel_size=3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(self.conv(x), 2)

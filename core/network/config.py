@@ -1,0 +1,82 @@
+"""Typed configuration of VLU-Net; its fields are the network's constructor arguments."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+from .blocks import LAYERNORM_TYPES
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot describe a VLU-Net."""
+
+
+@dataclass(frozen=True)
+class VLUNetConfig:
+    """VLU-Net hyper-parameters (defaults: the authors' ``VLUNet(de_dim=7)``).
+
+    de_dim: size of each stage's degradation key database (7 degradations in the 5-task setting).
+    dim: channels at level 1; levels 2-4 have 2x, 4x, 8x.
+    num_blocks: Restormer blocks in the proximal step of levels 1-4 (decoder levels mirror them).
+    num_refinement_blocks: blocks of the refinement stage.
+    heads: attention heads of the proximal blocks at levels 1-4.
+    ffn_expansion_factor: GDFN hidden width / channels.
+    bias: biases in convolutions.
+    layernorm_type: "WithBias" or "BiasFree".
+    degradation_dim: size of the degradation vector d_I.
+    gdm_heads: heads of Phi and PhiT in every D-GDM.
+    key_base_size: keys of a stage with key index s are key_base_size // s pixels square.
+    """
+
+    de_dim: int = 7
+    dim: int = 48
+    num_blocks: tuple[int, int, int, int] = (4, 6, 6, 8)
+    num_refinement_blocks: int = 4
+    heads: tuple[int, int, int, int] = (1, 2, 4, 8)
+    ffn_expansion_factor: float = 2.66
+    bias: bool = False
+    layernorm_type: str = "WithBias"
+    inp_channels: int = 3
+    out_channels: int = 3
+    degradation_dim: int = 512
+    gdm_heads: int = 2
+    key_base_size: int = 96
+
+    def __post_init__(self):
+        object.__setattr__(self, "num_blocks", tuple(int(n) for n in self.num_blocks))
+        object.__setattr__(self, "heads", tuple(int(n) for n in self.heads))
+        if len(self.num_blocks) != 4 or len(self.heads) != 4:
+            raise ConfigError(f"num_blocks and heads need 4 entries (levels 1-4), got "
+                              f"{self.num_blocks} and {self.heads}")
+        if self.layernorm_type not in LAYERNORM_TYPES:
+            raise ConfigError(f"layernorm_type must be one of {LAYERNORM_TYPES}, got {self.layernorm_type!r}")
+        if min(self.de_dim, self.dim, self.num_refinement_blocks, *self.heads, self.gdm_heads) < 1 \
+                or min(self.num_blocks) < 0:
+            raise ConfigError(f"sizes must be positive: {self}")
+        for level, heads in enumerate(self.heads):
+            width = self.dim * 2 ** level
+            for h, what in ((heads, "heads"), (self.gdm_heads, "gdm_heads")):
+                if width % h:
+                    raise ConfigError(f"level {level + 1} has {width} channels, not divisible by {what}={h}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VLUNetConfig":
+        """Build from a plain dict; an unknown key gives one error naming it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown VLU-Net config key(s) {unknown}; known keys: {sorted(known)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "VLUNetConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"VLU-Net config is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("VLU-Net config JSON must be an object")
+        return cls.from_dict(data)
