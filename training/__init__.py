@@ -1,0 +1,1 @@
+"""Training, evaluation and data pipelines for VLU-Net (never imported by core/)."""
