@@ -10,6 +10,7 @@ Random fields (noise, rain drops, depth fields) are drawn inside ``apply`` from 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import torch
 
@@ -50,7 +51,8 @@ class Params:
 
     def summary(self) -> dict[str, object]:
         """All parameters as plain Python values (lists per item), for logs and tests."""
-        out: dict[str, object] = {"family": type(self).__name__.removesuffix("Params").lower()}
+        family = re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__.removesuffix("Params")).lower()
+        out: dict[str, object] = {"family": family}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             out[f.name] = v.tolist() if isinstance(v, torch.Tensor) else v

@@ -19,9 +19,9 @@ from .filters import curve_kernels, filter2d, gaussian_kernels, odd_size
 @dataclasses.dataclass(frozen=True)
 class BlurConfig:
     motion_probability: float = 0.75
-    length: tuple[float, float] = (7.0, 27.0)
+    length: tuple[float, float] = (5.0, 25.0)
     curvature: tuple[float, float] = (-0.3, 0.3)
-    sigma: tuple[float, float] = (1.0, 3.0)
+    sigma: tuple[float, float] = (0.8, 2.5)
 
 
 @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)

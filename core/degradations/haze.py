@@ -10,7 +10,7 @@ from three cues, weighted per image:
   blurred so that the haze follows regions rather than edges.
 
 Depth is normalised to [0, 1]; ``beta`` is per unit of that depth. The defaults give
-far transmissions of about 0.1-0.5 and near ones of 0.7-0.95, and an airlight of 0.75-1.0
+far transmissions of about 0.14-0.55 and near ones of 0.7-0.95, and an airlight of 0.75-1.0
 with a slight per-channel tint, like the RESIDE outdoor sets (A in [0.8, 1], beta in
 [0.04, 0.2] with depths of tens of metres).
 """
@@ -27,7 +27,7 @@ from .filters import filter2d, gaussian_kernels, odd_size, smooth_field
 
 @dataclasses.dataclass(frozen=True)
 class HazeConfig:
-    beta: tuple[float, float] = (0.7, 2.3)
+    beta: tuple[float, float] = (0.6, 2.0)
     airlight: tuple[float, float] = (0.75, 1.0)
     tint: float = 0.04
     near: tuple[float, float] = (0.05, 0.25)

@@ -23,7 +23,7 @@ from .filters import curve_kernels, filter2d, gaussian_kernels, item_noise, odd_
 class RainConfig:
     """Sampling ranges (uniform) for one rain level."""
 
-    density: tuple[float, float] = (0.0006, 0.0016)
+    density: tuple[float, float] = (0.0008, 0.0018)
     length: tuple[float, float] = (12.0, 28.0)
     angle: tuple[float, float] = (-25.0, 25.0)
     width: tuple[float, float] = (0.4, 0.8)
@@ -32,8 +32,8 @@ class RainConfig:
 
 
 LIGHT_RAIN = RainConfig()
-HEAVY_RAIN = RainConfig(density=(0.002, 0.004), length=(25.0, 50.0), angle=(-35.0, 35.0),
-                        width=(0.8, 1.6), brightness=(0.7, 0.95), veil=(0.05, 0.2))
+HEAVY_RAIN = RainConfig(density=(0.003, 0.006), length=(25.0, 50.0), angle=(-35.0, 35.0),
+                        width=(0.8, 1.4), brightness=(0.45, 0.75), veil=(0.05, 0.2))
 
 
 @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
