@@ -39,29 +39,60 @@ class LayerNorm2d(nn.Module):
         return t.permute(0, 3, 1, 2)
 
 
+def tokens(x: torch.Tensor) -> torch.Tensor:
+    """B x C x H x W -> B x HW x C; a free view when ``x`` is channels-last."""
+    b, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
+def _attend(cross: torch.Tensor, q_sq: torch.Tensor, k_sq: torch.Tensor, v: torch.Tensor,
+            temperature: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Finish channel attention from Gram statistics.
+
+    cross: B x C x C, the products q_i . k_j over positions; q_sq, k_sq: B x C squared norms;
+    v: B x HW x C. Each head's C/heads x C/heads map is ``softmax(q_i.k_j / (|q_i| |k_j|) * t)``;
+    the heads are assembled into one block-diagonal C x C matrix (off-head entries are exactly
+    zero after the masked softmax), so ``out = v @ A^T`` is one matrix product whose result is
+    already channels-last. Returns B x C x H x W.
+    """
+    b, c, _ = cross.shape
+    heads = temperature.shape[0]
+    eps = 1e-12  # as F.normalize
+    q_norm = q_sq.clamp_min(0).sqrt().clamp_min(eps)
+    k_norm = k_sq.clamp_min(0).sqrt().clamp_min(eps)
+    scale = temperature.reshape(heads, 1).expand(heads, c // heads).reshape(1, c, 1)
+    logits = cross / (q_norm[:, :, None] * k_norm[:, None, :]) * scale
+    head = torch.arange(c, device=cross.device) // (c // heads)
+    logits = logits.masked_fill(head[:, None] != head[None, :], float("-inf"))
+    out = v @ logits.softmax(dim=-1).transpose(1, 2)  # B x HW x C
+    return out.reshape(b, *size, c).permute(0, 3, 1, 2)
+
+
 def channel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                       temperature: torch.Tensor) -> torch.Tensor:
-    """Transposed ("channel") attention of Restormer's MDTA.
+    """Transposed ("channel") attention of Restormer's MDTA (Restormer Sec. 3.1).
 
-    q, k, v: B x C x H x W; temperature: heads x 1 x 1. Channels are split into heads; within
-    a head the C/heads x C/heads attention map is ``softmax(norm(q) norm(k)^T * temperature)``
-    with q, k L2-normalised over the H*W positions, and the output is ``attn @ v``.
-    Returns B x C x H x W (channels-last when q is).
+    q, k, v: B x C x H x W; temperature: heads x 1 x 1. Channels are split into heads; within a
+    head the attention map is ``softmax(norm(q) norm(k)^T * temperature)`` with q, k
+    L2-normalised over the H*W positions; the output is ``attn @ v``. Computed from Gram
+    matrices, never materialising normalised copies of q and k. Returns B x C x H x W.
     """
-    b, c, h, w = q.shape
-    heads = temperature.shape[0]
+    qt, kt = tokens(q), tokens(k)
+    cross = qt.transpose(1, 2) @ kt
+    q_sq = (qt.transpose(1, 2) @ qt).diagonal(dim1=1, dim2=2)
+    k_sq = (kt.transpose(1, 2) @ kt).diagonal(dim1=1, dim2=2)
+    return _attend(cross, q_sq, k_sq, tokens(v), temperature, q.shape[-2:])
 
-    def tokens(t: torch.Tensor) -> torch.Tensor:  # -> B x heads x HW x C/heads (a view)
-        return t.permute(0, 2, 3, 1).reshape(b, h * w, heads, c // heads).transpose(1, 2)
 
-    qt, kt, vt = tokens(q), tokens(k), tokens(v)
-    qt = F.normalize(qt, dim=2)
-    kt = F.normalize(kt, dim=2)
-    attn = (qt.transpose(-2, -1) @ kt) * temperature  # B x heads x C/h x C/h
-    attn = attn.softmax(dim=-1)
-    out = vt @ attn.transpose(-2, -1)  # B x heads x HW x C/h  (= (attn @ v)^T)
-    out = out.transpose(1, 2).reshape(b, h, w, c)
-    return out.permute(0, 3, 1, 2)
+def self_channel_attention(qkv: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    """``channel_attention(*qkv.chunk(3, dim=1), temperature)`` with one Gram matrix of [q k]
+    giving the cross products and both norms in a single pass over the features."""
+    c = qkv.shape[1] // 3
+    t = tokens(qkv)
+    qk = t[..., :2 * c]
+    gram = qk.transpose(1, 2) @ qk  # B x 2C x 2C
+    sq = gram.diagonal(dim1=1, dim2=2)
+    return _attend(gram[:, :c, c:], sq[:, :c], sq[:, c:], t[..., 2 * c:], temperature, qkv.shape[-2:])
 
 
 class MDTA(nn.Module):
@@ -77,8 +108,7 @@ class MDTA(nn.Module):
         self.project_out = nn.Conv2d(dim, dim, kernel_size=1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
-        return self.project_out(channel_attention(q, k, v, self.temperature))
+        return self.project_out(self_channel_attention(self.qkv_dwconv(self.qkv(x)), self.temperature))
 
 
 class GDFN(nn.Module):

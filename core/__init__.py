@@ -1,0 +1,28 @@
+"""VLU-Net: vision-language gradient-descent-driven all-in-one deep unfolding network.
+
+Public API:
+
+    import core
+    core.list_models()                       # registered configurations
+    net = core.create_model("vlunet-tiny")   # a fresh network
+    net = core.load_official("authors.ckpt") # the authors' released weights
+    core.save_model(net, "w.safetensors"); core.load_model("w.safetensors")
+    restorer = core.Restorer.from_pretrained()      # shipped weights, offline
+    result = restorer.restore("photo.jpg")          # .image, .degradation, .stages, .timings
+
+``core`` never imports the training code, the app, argparse or gradio.
+"""
+from .checkpoint import CheckpointError, load_model, save_model
+from .imageio import ImageReadError, read_image, to_pil
+from .network import ConfigError, StageTrace, VLUNet, VLUNetConfig
+from .official import OfficialCheckpointError, load_official, map_official_keys
+from .pretrained import WeightsNotFoundError, list_pretrained
+from .registry import create_model, list_models, model_config
+from .restorer import Restorer, RestoreResult
+
+__all__ = [
+    "CheckpointError", "ConfigError", "ImageReadError", "OfficialCheckpointError", "RestoreResult",
+    "Restorer", "StageTrace", "VLUNet", "VLUNetConfig", "WeightsNotFoundError", "create_model",
+    "list_models", "list_pretrained", "load_model", "load_official", "map_official_keys",
+    "model_config", "read_image", "save_model", "to_pil",
+]

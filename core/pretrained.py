@@ -1,0 +1,54 @@
+"""Shipped restoration weights, found by name.
+
+Each entry names a safetensors file under ``assets/models/`` (beside the package) and the
+command that reproduces it. ``resolve_weights`` turns a name or a path into a file, with a
+clear message when the weights are not there.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+@dataclass(frozen=True)
+class PretrainedEntry:
+    name: str
+    file: str      # relative to assets/
+    recipe: str    # the command that produces it
+
+
+PRETRAINED: dict[str, PretrainedEntry] = {
+    "vlunet-tiny": PretrainedEntry(
+        "vlunet-tiny", "models/vlunet-tiny.safetensors",
+        "python -m training.train_restorer --config training/configs/vlunet-tiny.yaml"),
+}
+DEFAULT = "vlunet-tiny"
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """Named weights that are not on disk."""
+
+
+def list_pretrained() -> list[str]:
+    return sorted(PRETRAINED)
+
+
+def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:
+    """A registered name (None: the default) or a path -> an existing weights file."""
+    key = DEFAULT if name_or_path is None else name_or_path
+    if isinstance(key, str) and key in PRETRAINED:
+        entry = PRETRAINED[key]
+        path = ASSETS / entry.file
+        if not path.is_file():
+            raise WeightsNotFoundError(
+                f"the shipped weights {entry.name!r} are missing ({path}); create them with "
+                f"`{entry.recipe}` or pass the path of a checkpoint")
+        return path
+    path = Path(os.fspath(key))
+    if not path.is_file():
+        raise WeightsNotFoundError(f"no weights named {str(key)!r} and no file at {path}; "
+                                   f"registered names: {', '.join(list_pretrained())}")
+    return path

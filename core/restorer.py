@@ -1,0 +1,120 @@
+"""``Restorer``: restore real photos of any size and mode with VLU-Net and its encoder."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from PIL import Image
+
+from .checkpoint import load_model
+from .guidance import Guidance, resolve_guidance
+from .imageio import MAX_PIXELS_DEFAULT, read_image, to_pil
+from .network import StageTrace, VLUNet
+from .pretrained import resolve_weights
+from .tiling import apply_padded, apply_tiled
+
+AUTO_TILE_PIXELS = 1024 * 1024  # above this many pixels, tile=None means tiles of DEFAULT_TILE
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 32
+
+
+@dataclass
+class RestoreResult:
+    """The restored image and what produced it.
+
+    image: PIL image, same size (and grayscale/alpha) as the input.
+    tensor: 3 x H x W float tensor in [0, 1], the restored RGB before quantisation.
+    degradation: detected degradation, canonical name -> probability (empty without encoder).
+    guidance: what steered the network ("auto", "uniform", "class:rain", "text:...").
+    stages: the eight StageTrace records when ``trace=True`` (padded resolution), else None.
+    timings: seconds spent in "read", "encoder", "network", "total".
+    """
+
+    image: Image.Image
+    tensor: torch.Tensor
+    degradation: dict[str, float]
+    guidance: str
+    stages: list[StageTrace] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Restorer:
+    """Blind all-in-one restoration: encoder -> d_I -> VLU-Net, with padding and tiling.
+
+    ``Restorer(network, encoder=None, device=None)``; usually ``Restorer.from_pretrained()``.
+    Without an encoder every image is restored with uniform retrieval weights.
+    """
+
+    def __init__(self, network: VLUNet, encoder=None, device: str | torch.device | None = None,
+                 max_pixels: int = MAX_PIXELS_DEFAULT):
+        self.device = torch.device(device or "cpu")
+        self.network = network.to(self.device).eval()
+        self.encoder = encoder.to(self.device).eval() if encoder is not None else None
+        self.max_pixels = max_pixels
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike | None = None,
+                        device: str | torch.device | None = None, encoder="default") -> "Restorer":
+        """Load shipped weights by name (None: the default) or a checkpoint path, offline.
+
+        ``encoder``: "default" loads the shipped degradation encoder; None restores without
+        one (uniform retrieval); or pass a ``DegradationEncoder``.
+        """
+        network = load_model(resolve_weights(name_or_path), device=device)
+        if isinstance(encoder, str) and encoder == "default":
+            from .encoder import DegradationEncoder
+            encoder = DegradationEncoder.from_pretrained(device=device)
+        return cls(network, encoder, device)
+
+    def guidance(self, image: torch.Tensor, degradation: str | None = None) -> Guidance:
+        """The steering for one 1 x 3 x H x W image (see :func:`core.guidance.resolve_guidance`)."""
+        return resolve_guidance(self.encoder, image.to(self.device), degradation)
+
+    @torch.inference_mode()
+    def restore(self, image, degradation: str | None = None, tile: int | None = None,
+                trace: bool = False, overlap: int = DEFAULT_OVERLAP,
+                progress: Callable[[int, int], None] | None = None) -> RestoreResult:
+        """Restore one image.
+
+        image: path, bytes, PIL image (any mode; EXIF orientation honoured), numpy array or
+            tensor (3 x H x W in [0, 1]).
+        degradation: None/"auto" (detect), "uniform", a canonical name, or free text.
+        tile: None = automatic (tiles of 512 above one megapixel), 0 = never tile,
+            N = tiles of N x N pixels (a multiple of 8) overlapping by ``overlap``.
+        trace: also return the eight stages' records (untiled only).
+        """
+        t0 = time.perf_counter()
+        rgb, meta = read_image(image, max_pixels=self.max_pixels)
+        x = rgb[None].to(self.device)
+        t1 = time.perf_counter()
+        guide = self.guidance(x, degradation)
+        t2 = time.perf_counter()
+        h, w = x.shape[-2:]
+        if tile is None:
+            tile = DEFAULT_TILE if h * w > AUTO_TILE_PIXELS else 0
+        if trace and tile:
+            raise ValueError("trace=True needs an untiled restore (tile=0); inspect a smaller image")
+        stages = None
+        m = self.network.multiple
+        if trace:
+            records: list[StageTrace] = []
+
+            def run(t: torch.Tensor) -> torch.Tensor:
+                out, recs = self.network(t, guide.d, trace=True)
+                records.extend(recs)
+                return out
+            out = apply_padded(run, x, m)
+            stages = records
+        elif tile:
+            out = apply_tiled(lambda t: self.network(t, guide.d), x, tile, overlap, m, on_tile=progress)
+        else:
+            out = apply_padded(lambda t: self.network(t, guide.d), x, m)
+        out = out[0].clamp(0, 1).float().cpu()
+        t3 = time.perf_counter()
+        return RestoreResult(
+            image=to_pil(out, meta), tensor=out, degradation=guide.probabilities, guidance=guide.source,
+            stages=stages, timings={"read": t1 - t0, "encoder": t2 - t1, "network": t3 - t2,
+                                    "total": time.perf_counter() - t0})

@@ -1,0 +1,55 @@
+"""Our safetensors checkpoints: exact round trip and clear errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import core
+from core.checkpoint import CheckpointError, checkpoint_info
+
+
+def test_round_trip_is_exact(tiny_net, tmp_path, rng):
+    path = core.save_model(tiny_net, tmp_path / "w.safetensors", info={"steps": 7})
+    loaded = core.load_model(path)
+    assert loaded.config == tiny_net.config
+    for (k, a), (_, b) in zip(tiny_net.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    x, d = torch.rand(1, 3, 16, 16, generator=rng), torch.randn(1, 512, generator=rng)
+    with torch.no_grad():
+        assert torch.equal(tiny_net(x, d), loaded(x, d))
+    assert checkpoint_info(path) == {"steps": 7}
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_corrupt_and_foreign_files_give_one_clear_error(tiny_net, tmp_path):
+    good = core.save_model(tiny_net, tmp_path / "good.safetensors")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00\x01 definitely not a checkpoint" * 10)
+    for bad in (truncated, garbage):
+        with pytest.raises(CheckpointError) as err:
+            core.load_model(bad)
+        assert "\n" not in str(err.value)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(CheckpointError, match="not a VLU-Net checkpoint"):
+        core.load_model(foreign)
+    with pytest.raises(FileNotFoundError):
+        core.load_model(tmp_path / "absent.safetensors")
+
+
+def test_config_and_weights_that_disagree_name_the_keys(tiny_net, tiny_net_kwargs, tmp_path):
+    tensors = {k: v.contiguous() for k, v in tiny_net.state_dict().items()}
+    wider = dict(tiny_net_kwargs, dim=16)
+    path = tmp_path / "mismatch.safetensors"
+    save_file(tensors, str(path), metadata={"format": "vlunet", "config": json.dumps(wider)})
+    with pytest.raises(CheckpointError, match="shape mismatch .*embed_x.weight"):
+        core.load_model(path)
+    bad_key = tmp_path / "badkey.safetensors"
+    save_file(tensors, str(bad_key), metadata={"format": "vlunet", "config": json.dumps({"depth": 3})})
+    with pytest.raises(CheckpointError, match="depth"):
+        core.load_model(bad_key)
