@@ -126,8 +126,9 @@ class PairedImages(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def load(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(clean, degraded or None) of pair ``index``, decoding with the skip rule."""
+    def load(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None, Pair]:
+        """(clean, degraded or None, pair used) for ``index``; an unreadable pair is replaced
+        by the next readable one."""
         for k in range(len(self.pairs)):
             pair = self.pairs[(index + k) % len(self.pairs)]
             try:
@@ -135,7 +136,7 @@ class PairedImages(Dataset):
                 degraded = load_image(pair.degraded) if pair.degraded is not None else None
                 if degraded is not None and degraded.shape != clean.shape:
                     raise OSError(f"size mismatch {tuple(degraded.shape)} vs {tuple(clean.shape)}")
-                return clean, degraded
+                return clean, degraded, pair
             except (OSError, ValueError) as err:
                 self.skipped += 1
                 warnings.warn(f"skipped unreadable pair {pair.clean.name} ({err}); "
@@ -147,8 +148,7 @@ class PairedImages(Dataset):
                            clip=True, quantize=self.quantize)
 
     def __getitem__(self, index: int) -> dict:
-        pair = self.pairs[index]
-        clean, degraded = self.load(index)
+        clean, degraded, pair = self.load(index)
         if degraded is None:
             degraded = synthesize(clean[None], "noise", self.noise_params(index, pair.sigma or 0.0))[0]
         return {"degraded": degraded, "clean": clean, "task": pair.task, "name": pair.clean.stem}

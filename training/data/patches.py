@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-from core.degradations import CANONICAL, DegradationSampler, synthesize
+from core.degradations import CANONICAL, DegradationSampler, NoiseParams, synthesize
 
 from .datasets import PairedImages
 from .layout import DatasetLayoutError, Pair
@@ -137,8 +137,7 @@ class PatchDataset(Dataset):
         return degraded, clean[0], task.degradation, info
 
     def _real(self, ti: int, i: int, g: torch.Generator):
-        data, pair = self._pairs[ti], self.tasks[ti].pairs[i]
-        clean, degraded = data.load(i)
+        clean, degraded, pair = self._pairs[ti].load(i)
         if degraded is None:  # on-the-fly noise: crop first, then synthesize
             degraded = clean
         p = self.patch_size
@@ -155,7 +154,7 @@ class PatchDataset(Dataset):
             clean, degraded = augment(clean, mode), augment(degraded, mode)
         info = {"task": pair.task, "source": pair.clean.name}
         if pair.degraded is None:
-            params = DegradationSampler(generator=g).sample(f"noise_{int(pair.sigma)}", 1)
+            params = NoiseParams(seed=torch.randint(0, 2**62, (1,), generator=g), sigma=torch.tensor([pair.sigma]))
             degraded = synthesize(clean[None], "noise", params)[0]
             info["params"] = params.item(0)
         return degraded, clean, pair.task, info

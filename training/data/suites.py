@@ -62,7 +62,7 @@ def train_pairs(root: str | pathlib.Path, suite: str = "3task", sigmas=(15, 25, 
     return out
 
 
-def test_sets(root: str | pathlib.Path, suite: str = "3task") -> dict[str, list[Pair]]:
+def eval_sets(root: str | pathlib.Path, suite: str = "3task") -> dict[str, list[Pair]]:
     """Evaluation sets of ``suite``: CBSD68 sigma 15/25/50 (3-task) or 25 (5-task), then
     Rain100L, SOTS outdoor, and for 5-task GoPro and LOL. Keys like ``cbsd68_25``, ``rain100l``."""
     root = pathlib.Path(root)
