@@ -57,6 +57,7 @@ def resolve_guidance(encoder, image: torch.Tensor, degradation: str | None) -> G
         return Guidance(None, detected, "uniform")
     with torch.no_grad():
         if key in encoder.labels:
-            text = encoder.label_embeddings()[list(encoder.labels).index(key)][None]
+            # the class's prompt embedding (ready: probabilities() above computed them)
+            text = encoder.class_embeddings[list(encoder.labels).index(key)][None]
             return Guidance(degradation_vector(text), detected, f"class:{key}")
         return Guidance(degradation_vector(encoder.encode_text([choice])), detected, f"text:{choice}")
