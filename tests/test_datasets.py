@@ -126,7 +126,7 @@ def test_unreadable_files_are_skipped_with_a_count(tmp_path):
 
 
 def test_pair_lists(tmp_path):
-    root = make_tree(tmp_path)
+    make_tree(tmp_path)
     txt = tmp_path / "list.txt"
     txt.write_text("# degraded clean\nTrain/Derain/rainy/rain-1.png Train/Derain/gt/norain-1.png\n\n"
                    "Train/Derain/rainy/rain-2.png,Train/Derain/gt/norain-2.png\n"
