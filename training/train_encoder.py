@@ -124,7 +124,7 @@ def train(cfg: TrainEncoderConfig) -> dict[str, Any]:
     encoder.train()
     generator = torch.Generator().manual_seed(cfg.seed)
     bar = tqdm(range(start_epoch, cfg.epochs), desc="epochs", unit="epoch", initial=start_epoch, total=cfg.epochs)
-    val_acc = accuracy(encoder, val["features"], val["labels"])
+    val_acc, history = accuracy(encoder, val["features"], val["labels"]), []
     for epoch in bar:
         order = torch.randperm(len(data["labels"]), generator=generator)
         total = 0.0
@@ -137,8 +137,9 @@ def train(cfg: TrainEncoderConfig) -> dict[str, Any]:
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss)
+            total += float(loss.detach())
         val_acc = accuracy(encoder, val["features"], val["labels"])
+        history.append(round(total / steps_per_epoch, 4))
         bar.set_postfix(loss=f"{total / steps_per_epoch:.3f}", val_acc=f"{val_acc:.3f}")
         run_dir.mkdir(parents=True, exist_ok=True)
         torch.save({"adapters": encoder.adapter_state(), "optimizer": opt.state_dict(),
@@ -146,7 +147,7 @@ def train(cfg: TrainEncoderConfig) -> dict[str, Any]:
     encoder.eval()
     encoder.refresh_class_embeddings()
     figures = {"recipe": asdict(cfg), "train_samples": int(len(data["labels"])),
-               "val_samples": int(len(val["labels"])), "val_accuracy_7": round(val_acc, 4),
+               "val_samples": int(len(val["labels"])), "val_accuracy_7": round(val_acc, 4), "loss_history": history,
                "cache_seconds": round(cache_s, 1), "total_seconds": round(time.perf_counter() - started, 1)}
     path = encoder.save(cfg.out, training=figures)
     print(f"wrote {path}: val accuracy (7 classes) {val_acc:.3f}, {figures['total_seconds']} s")
