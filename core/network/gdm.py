@@ -115,5 +115,5 @@ class DGDM(nn.Module):
 
 
 def _format_of(x: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
-        else torch.contiguous_format
+    """The memory format of ``x``, so the key map matches the features it meets."""
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format

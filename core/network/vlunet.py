@@ -49,6 +49,9 @@ class VLUNet(nn.Module):
     """
 
     multiple = 8  # three 2x downsamplings
+    # Activations are kept channels-last: PyTorch's CPU kernels for the depthwise and 1x1
+    # convolutions that dominate the cost run several times faster in that layout.
+    memory_format = torch.channels_last
 
     def __init__(self, **kwargs):
         super().__init__()
@@ -91,7 +94,7 @@ class VLUNet(nn.Module):
             raise ValueError(f"height and width must be multiples of {self.multiple}, got "
                              f"{tuple(image.shape[-2:])} (core.Restorer pads images for you)")
         records: list[StageTrace] | None = [] if trace else None
-        cl = torch.channels_last
+        cl = self.memory_format
         inp = image.contiguous(memory_format=cl)
         x, y = self.embed_x(inp), self.embed_y(inp)
 
