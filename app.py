@@ -1,0 +1,15 @@
+"""VLU-Net Studio: ``python app.py`` (also the Hugging Face Space entry point).
+
+Offline by default (GRADIO_ANALYTICS_ENABLED=False, HF_HUB_OFFLINE=1); the model loads on the
+first request. Settings: VLUNET_MODEL, VLUNET_ENCODER (e.g. "clip" on a Space that can reach
+its weights), VLUNET_MAX_PIXELS, ... (see app/config.py).
+"""
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from app import build_demo, launch_kwargs  # noqa: E402
+
+if __name__ == "__main__":
+    build_demo().launch(**launch_kwargs())

@@ -1,0 +1,166 @@
+"""Embedding atlas: UMAP of the degradation embeddings before and after fine-tuning (paper Sec. 3.3).
+
+The table is the one ``training/evaluate_encoder.py`` writes beside the encoder adapters
+(``assets/encoder/<name>-atlas.parquet``): image rows (``id``, ``degradation``, ``split``,
+``raw`` = frozen backbone embedding, ``adapted`` = embedding after the adapters, ``predicted``)
+and prompt rows (``kind == "prompt"``, ``text``, their embeddings).
+
+* before: UMAP (cosine) of the image rows' ``raw`` vectors: what the frozen backbone sees;
+* after: UMAP (cosine) of the image and prompt rows' ``adapted`` vectors, fitted together, so
+  the prompts sit where the fine-tuning put them among the images.
+
+Fitting takes tens of seconds (numba compiles umap's kernels), so it happens on first use,
+never at import, and is cached under ``cache_dir`` keyed by the table's sha256: the
+coordinates in an ``.npz`` (drawn without importing umap) and the fitted reducers in a pickle
+this module wrote itself, read back only to place a new image with ``UMAP.transform``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.encoder.registry import ASSETS as ENCODER_ASSETS, ENCODERS, DEFAULT as DEFAULT_ENCODER
+
+COLUMNS = ("id", "kind", "degradation", "split", "text", "raw", "adapted")
+UMAP_PARAMS = dict(n_neighbors=15, min_dist=0.15, metric="cosine", random_state=0)
+_VERSION = "umap-v1"
+
+
+class AtlasUnavailableError(FileNotFoundError):
+    """No atlas table for the loaded encoder (the message names the command that writes it)."""
+
+
+class AtlasTableError(ValueError):
+    """The atlas table exists but is not in the expected format."""
+
+
+def default_table_path(encoder: str | None = None) -> Path:
+    """``assets/encoder/<stem>-atlas.parquet`` for a registered encoder name (None: the default)."""
+    name = encoder or DEFAULT_ENCODER
+    file = ENCODERS[name][0] if name in ENCODERS else Path(name).name
+    stem = file.replace("-adapters.safetensors", "").replace(".safetensors", "")
+    return (ENCODER_ASSETS if name in ENCODERS else Path(name).parent) / f"{stem}-atlas.parquet"
+
+
+def load_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and check an atlas table; raw/adapted become float32 matrices in ``df.attrs``."""
+    path = Path(path)
+    if not path.is_file():
+        raise AtlasUnavailableError(f"no embedding atlas table at {path}; write it with "
+                                    "`python -m training.evaluate_encoder` after training the encoder")
+    df = pd.read_parquet(path)
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise AtlasTableError(f"{path} is not an atlas table: missing columns {missing}")
+    images = df[df["kind"] == "image"]
+    if len(images) < 5:
+        raise AtlasTableError(f"{path} has {len(images)} image rows; the atlas needs at least 5")
+    for column in ("raw", "adapted"):
+        lengths = {len(v) for v in df.loc[df["kind"] == "image", column]}
+        if len(lengths) != 1:
+            raise AtlasTableError(f"{path}: the {column!r} vectors of the image rows differ in length {sorted(lengths)}")
+    if "predicted" not in df.columns:
+        df["predicted"] = ""
+    return df.reset_index(drop=True)
+
+
+def _matrix(rows: pd.DataFrame, column: str) -> np.ndarray:
+    return np.stack([np.asarray(v, dtype=np.float32) for v in rows[column]])
+
+
+@dataclass
+class AtlasMaps:
+    """The two maps: ``before`` (image rows) and ``after`` (image and prompt rows), each with x, y."""
+
+    before: pd.DataFrame
+    after: pd.DataFrame
+    key: str
+
+
+class Atlas:
+    """UMAP maps of one table, fitted once and cached on disk; thread-safe."""
+
+    def __init__(self, table_path: str | os.PathLike, cache_dir: str | os.PathLike):
+        self.table_path = Path(table_path)
+        self.cache_dir = Path(cache_dir)
+        self._lock = threading.Lock()
+        self._maps: AtlasMaps | None = None
+        self._reducers = None
+        self._table: pd.DataFrame | None = None
+
+    def _key(self) -> str:
+        digest = hashlib.sha256(self.table_path.read_bytes()).hexdigest()[:16]
+        return f"atlas-{digest}-{_VERSION}"
+
+    def maps(self) -> AtlasMaps:
+        """The coordinates of both maps (fitting them on the first call without a cache)."""
+        with self._lock:
+            if self._maps is None:
+                table = self._table = load_table(self.table_path)
+                key = self._key()
+                coords = self.cache_dir / f"{key}-coords.npz"
+                if coords.is_file():
+                    saved = np.load(coords)
+                    before_xy, after_xy = saved["before"], saved["after"]
+                else:
+                    before_xy, after_xy = self._fit(table, key)
+                before = table[table["kind"] == "image"].drop(columns=["raw", "adapted"]).copy()
+                after = table.drop(columns=["raw", "adapted"]).copy()
+                before[["x", "y"]], after[["x", "y"]] = before_xy, after_xy
+                self._maps = AtlasMaps(before, after, key)
+            return self._maps
+
+    def _fit(self, table: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray]:
+        import umap  # imported here: it takes seconds
+
+        images = table[table["kind"] == "image"]
+        params = {**UMAP_PARAMS, "n_neighbors": min(UMAP_PARAMS["n_neighbors"], len(images) - 1)}
+        before = umap.UMAP(**params).fit(_matrix(images, "raw"))
+        after = umap.UMAP(**params).fit(_matrix(table, "adapted"))
+        self._reducers = (before, after)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.cache_dir / f"{key}-umap.pkl", pickle.dumps(self._reducers))
+        before_xy, after_xy = before.embedding_.astype(np.float32), after.embedding_.astype(np.float32)
+        tmp = self.cache_dir / f"{key}-coords.tmp.npz"
+        np.savez(tmp, before=before_xy, after=after_xy)
+        os.replace(tmp, self.cache_dir / f"{key}-coords.npz")
+        return before_xy, after_xy
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        """Lengths of the raw and adapted vectors (what a projected image must provide)."""
+        self.maps()
+        images = self._table[self._table["kind"] == "image"]
+        return len(images["raw"].iloc[0]), len(images["adapted"].iloc[0])
+
+    def project(self, raw: np.ndarray, adapted: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Place one image (raw and adapted embeddings, 1-D) in both maps with ``UMAP.transform``."""
+        maps = self.maps()
+        want = self.dims
+        if raw.shape[-1] != want[0] or adapted.shape[-1] != want[1]:
+            raise AtlasTableError(f"the loaded encoder gives {raw.shape[-1]}/{adapted.shape[-1]}-d embeddings, "
+                                  f"the atlas table has {want[0]}/{want[1]}: they come from different encoders")
+        with self._lock:
+            if self._reducers is None:
+                path = self.cache_dir / f"{maps.key}-umap.pkl"
+                if not path.is_file():  # coordinates cached without reducers: refit
+                    self._fit(self._table, maps.key)
+                else:
+                    self._reducers = pickle.loads(path.read_bytes())
+            before, after = self._reducers
+        b = before.transform(np.asarray(raw, np.float32).reshape(1, -1))[0]
+        a = after.transform(np.asarray(adapted, np.float32).reshape(1, -1))[0]
+        return (float(b[0]), float(b[1])), (float(a[0]), float(a[1]))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

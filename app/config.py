@@ -1,0 +1,52 @@
+"""Settings of the studio (typed, frozen); ``AppConfig.from_env()`` reads ``VLUNET_*`` overrides."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """What the studio loads and how much it accepts.
+
+    model: registered weights name or checkpoint path (None: the shipped default).
+    encoder: registered encoder name ("offline", "clip"), a file, or None for the default.
+    max_pixels / max_file_mb: upload limits, checked before any work (clear messages).
+    queue_size: requests waiting at most; ``concurrency``: restores running at once (the
+        2-core CPU runs one at a time: torch already uses both cores).
+    trace_max_pixels: above this size the unfolding trace is not recorded (it needs an
+        untiled pass, and tiling starts at one megapixel).
+    atlas_table: the encoder atlas parquet (None: the one beside the loaded encoder).
+    cache_dir: where the UMAP fits and restored PNGs are kept.
+    """
+
+    model: str | None = None
+    encoder: str | None = None
+    device: str = "cpu"
+    max_pixels: int = 8_000_000
+    max_file_mb: float = 25.0
+    queue_size: int = 16
+    concurrency: int = 1
+    trace_max_pixels: int = 1024 * 1024
+    atlas_table: str | None = None
+    cache_dir: str = str(ROOT / "data" / "cache" / "app")
+    examples_dir: str = str(ROOT / "assets" / "examples")
+
+    @classmethod
+    def from_env(cls, **overrides) -> "AppConfig":
+        """Defaults, then ``VLUNET_<FIELD>`` environment variables, then ``overrides``."""
+        values = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"VLUNET_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            kind = type(getattr(cls(), f.name))
+            values[f.name] = kind(raw) if kind in (int, float) else raw
+        return replace(cls(), **{**values, **overrides})
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)

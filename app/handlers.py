@@ -1,0 +1,259 @@
+"""The studio's work as plain functions (no gradio here): restore, unfolding view, atlas view.
+
+The UI in :mod:`app.ui` wires these to components and turns their one-line errors
+(:class:`UploadError`, ``ValueError``, :class:`app.state.ModelUnavailableError`) into messages.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+
+import core
+from core.degradations import CANONICAL
+
+from . import plots
+from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
+from .config import AppConfig
+from .features import StageView, summarize_stages
+from .state import ModelHolder
+
+GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "uniform")] + \
+    [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
+TILING_CHOICES = [("Auto", "auto"), ("Off", "off"), ("256 px tiles", "256"), ("512 px tiles", "512")]
+OUTPUT_DIR = Path(tempfile.gettempdir()) / "vlunet-studio"
+Progress = Callable[..., None]
+
+
+class UploadError(ValueError):
+    """The upload is refused (size, pixels, not an image); the message says why."""
+
+
+@dataclass
+class Session:
+    """What one browser session restored last (kept server-side in a ``gr.State``)."""
+
+    input_path: str | None = None
+    stages: list[StageView] | None = None
+    trace_note: str = "Restore an image to look inside the unfolding."
+    guidance: str = ""
+    embedding: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+
+@dataclass
+class RestoreOutcome:
+    before: Image.Image
+    after: Image.Image
+    png_path: str
+    chart: go.Figure
+    summary: str
+    session: Session
+
+
+def check_upload(path: str | None, config: AppConfig) -> tuple[int, int]:
+    """(width, height) of the uploaded file, or UploadError if it is absent, too big or unreadable."""
+    if not path:
+        raise UploadError("no image: drop a photo on the input (or pick an example) first")
+    file = Path(path)
+    if not file.is_file():
+        raise UploadError(f"the uploaded file is gone ({file.name}); upload it again")
+    size = file.stat().st_size
+    if size > config.max_file_bytes:
+        raise UploadError(f"the file is {size / 2**20:.1f} MB; this studio accepts up to {config.max_file_mb:g} MB")
+    try:
+        with Image.open(file) as img:
+            width, height = img.size
+    except Image.DecompressionBombError:
+        raise UploadError("the image has too many pixels to be opened safely") from None
+    except (OSError, ValueError, SyntaxError):
+        raise UploadError(f"{file.name} is not an image this studio can read (JPEG, PNG, WebP, TIFF, BMP, ...)") from None
+    if width * height > config.max_pixels:
+        raise UploadError(f"the image is {width}×{height} = {width * height / 1e6:.1f} megapixels; this studio restores "
+                          f"up to {config.max_pixels / 1e6:g} MP on its CPU: downscale it, or run `python -m core` locally")
+    return width, height
+
+
+def guidance_argument(choice: str | None, text: str | None) -> str:
+    """The ``degradation`` argument of ``Restorer.restore`` for the UI's choice and free text."""
+    choice = (choice or "auto").strip()
+    if choice == "text":
+        if not (text or "").strip():
+            raise UploadError("type what is wrong with the photo (for example \"remove the fog\"), or pick a type")
+        return text.strip()
+    return choice
+
+
+def tile_argument(tiling: str | None) -> int | None:
+    """UI tiling choice -> ``tile`` of ``Restorer.restore`` (None automatic, 0 off, N pixels)."""
+    tiling = (tiling or "auto").strip().lower()
+    if tiling == "auto":
+        return None
+    if tiling == "off":
+        return 0
+    if tiling.isdigit() and int(tiling) % 8 == 0 and int(tiling) >= 64:
+        return int(tiling)
+    raise UploadError(f"tiling must be auto, off or a tile size in pixels (a multiple of 8, >= 64), got {tiling!r}")
+
+
+def _save_png(image: Image.Image, source: str) -> str:
+    """Write the full-resolution result as PNG in the studio's temp folder (files over an hour old are removed)."""
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in OUTPUT_DIR.glob("*/*.png"):
+        if now - old.stat().st_mtime > 3600:
+            old.unlink(missing_ok=True)
+            old.parent.rmdir() if not any(old.parent.iterdir()) else None
+    folder = OUTPUT_DIR / uuid.uuid4().hex[:12]
+    folder.mkdir()
+    path = folder / f"{Path(source).stem[:60] or 'image'}-restored.png"
+    image.save(path, format="PNG")
+    return str(path)
+
+
+def _describe(guidance: str, probabilities: dict[str, float]) -> str:
+    if guidance == "auto" and probabilities:
+        top = max(probabilities, key=probabilities.get)
+        return f"auto-detected *{plots.DISPLAY.get(top, top)}*"
+    if guidance == "uniform":
+        return "uniform retrieval (no degradation vector)"
+    if guidance.startswith("class:"):
+        name = guidance[6:]
+        return f"steered to *{plots.DISPLAY.get(name, name)}*"
+    if guidance.startswith("text:"):
+        return f"steered by the words “{guidance[5:]}”"
+    return guidance
+
+
+def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
+            tiling: str | None = "auto", progress: Progress | None = None) -> RestoreOutcome:
+    """Restore the uploaded file at ``path``; the trace of the 8 stages is kept when the pass is untiled."""
+    start = time.perf_counter()
+    width, height = check_upload(path, holder.config)
+    degradation, tile = guidance_argument(choice, text), tile_argument(tiling)
+    if progress:
+        progress(0.05, desc="Loading the model" if not holder.loaded else "Restoring")
+    was_loaded = holder.loaded
+    restorer = holder.get()
+    untiled = tile == 0 or (tile is None and width * height <= core.restorer.AUTO_TILE_PIXELS)
+    trace = untiled and width * height <= holder.config.trace_max_pixels
+
+    def on_tile(done: int, total: int) -> None:
+        if progress:
+            progress(0.1 + 0.85 * done / total, desc=f"Tile {done}/{total}")
+
+    if progress:
+        progress(0.1, desc="Restoring")
+    result = restorer.restore(path, degradation=degradation, tile=0 if trace else tile, trace=trace, progress=on_tile)
+    before = Image.open(path)
+    before = core.to_pil(*core.read_image(before, max_pixels=holder.config.max_pixels))
+    png = _save_png(result.image, path)
+    session = Session(input_path=path, guidance=result.guidance)
+    if trace:
+        session.stages = summarize_stages(result.stages)
+        session.trace_note = f"The eight stages of the last restore ({width}×{height})."
+    else:
+        session.trace_note = (f"The last image ({width}×{height}) was restored in tiles: the stage trace needs one untiled "
+                              f"pass, recorded up to {holder.config.trace_max_pixels / 1e6:.1f} MP with tiling on Auto or Off.")
+    t = result.timings
+    tiles = "untiled" if untiled else f"tiles of {tile or core.restorer.DEFAULT_TILE} px"
+    summary = (f"**Restored {width}×{height}** in **{time.perf_counter() - start:.2f} s** "
+               f"(encoder {t['encoder']:.2f} s, network {t['network']:.2f} s, {tiles}) · "
+               f"{_describe(result.guidance, result.degradation)}")
+    if not was_loaded:
+        summary += f" · model loaded in {holder.load_seconds:.1f} s (first request)"
+    return RestoreOutcome(before, result.image, png, plots.degradation_bars(result.degradation, result.guidance),
+                          summary, session)
+
+
+def stage_labels(stages: list[StageView]) -> list[str]:
+    return [f"{s.index} {s.name}" for s in stages]
+
+
+def unfolding_overview(session: Session | None) -> tuple[list, go.Figure, go.Figure, str]:
+    """Gallery items (after-proximal thumbnail, caption) for all stages, the two stage plots, a note."""
+    if session is None or not session.stages:
+        note = session.trace_note if session else Session().trace_note
+        return [], plots.empty_figure(note, 340), plots.empty_figure(note, 340), note
+    stages = session.stages
+    gallery = [(s.after_proximal, s.caption) for s in stages]
+    return (gallery, weights_figure(stages, None), changes_figure(stages, None), session.trace_note)
+
+
+def weights_figure(stages: list[StageView], selected: int | None) -> go.Figure:
+    width = max(len(s.weights) for s in stages)
+    matrix = np.stack([np.pad(s.weights, (0, width - len(s.weights))) for s in stages])
+    return plots.weights_heatmap(matrix, stage_labels(stages), selected)
+
+
+def changes_figure(stages: list[StageView], selected: int | None) -> go.Figure:
+    return plots.stage_changes(stage_labels(stages), [s.change_gradient for s in stages],
+                               [s.change_proximal for s in stages], [s.step for s in stages], selected)
+
+
+def stage_detail(session: Session | None, index: int) -> tuple[np.ndarray | None, np.ndarray | None,
+                                                               np.ndarray | None, str, go.Figure, go.Figure]:
+    """Stage ``index`` (1..8): after-gradient, after-proximal and correction images, its text, both plots."""
+    if session is None or not session.stages:
+        note = session.trace_note if session else Session().trace_note
+        return None, None, None, note, plots.empty_figure(note, 340), plots.empty_figure(note, 340)
+    stages = session.stages
+    i = min(max(int(index), 1), len(stages)) - 1
+    s = stages[i]
+    h, w = s.resolution
+    top = int(np.argmax(s.weights))
+    text = (f"### Stage {s.index} of {len(stages)}: {s.name}\n"
+            f"Level {s.level} · features {w}×{h}×{s.channels} · learned step **r = {s.step:.4g}** · "
+            f"heaviest key **{top + 1}** ({s.weights[top]:.0%}) · gradient step changes the estimate by "
+            f"**{s.change_gradient:.1%}**, the proximal step by **{s.change_proximal:.1%}**.")
+    return (s.after_gradient, s.after_proximal, s.correction, text,
+            weights_figure(stages, i), changes_figure(stages, i))
+
+
+def image_embedding(restorer: core.Restorer, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(raw, adapted) encoder embeddings of the image at ``path`` (1-D float32 each)."""
+    rgb, _ = core.read_image(path, max_pixels=restorer.max_pixels)
+    with torch.inference_mode():
+        raw = restorer.encoder.encode_image_raw(rgb[None].to(restorer.device))
+        adapted = restorer.encoder.adapt_image(raw)
+    return raw[0].float().cpu().numpy(), adapted[0].float().cpu().numpy()
+
+
+def atlas_figures(atlas: Atlas | None, session: Session | None = None, holder: ModelHolder | None = None,
+                  project: bool = False) -> tuple[go.Figure, go.Figure, str]:
+    """Both UMAP scatters; with ``project`` the last restored image is placed in both as a star."""
+    if atlas is None:
+        msg = "No atlas table configured."
+        return plots.empty_figure(msg, 520), plots.empty_figure(msg, 520), msg
+    try:
+        maps = atlas.maps()
+    except (AtlasUnavailableError, AtlasTableError) as exc:
+        msg = str(exc)
+        return plots.empty_figure(msg, 520), plots.empty_figure(msg, 520), f"⚠️ {msg}"
+    user_before = user_after = None
+    note = (f"{int((maps.before['kind'] == 'image').sum())} degraded crops; "
+            f"{int((maps.after['kind'] == 'prompt').sum())} prompts in the fine-tuned map (diamonds). "
+            "Filled circles: validation photos, open circles: training photos.")
+    if project and session is not None and session.input_path:
+        try:
+            restorer = holder.get() if holder is not None else None
+            if restorer is None or restorer.encoder is None:
+                note += " Your image cannot be placed: no degradation encoder is loaded."
+            else:
+                if session.embedding is None:
+                    session.embedding = image_embedding(restorer, session.input_path)
+                user_before, user_after = atlas.project(*session.embedding)
+                note += " ★ marks your last restored image."
+        except (AtlasTableError, ValueError, FileNotFoundError, RuntimeError) as exc:
+            note += f" Your image cannot be placed: {exc}"
+    elif project:
+        note += " Restore an image to see where it falls (★)."
+    return (plots.atlas_scatter(maps.before, "Before fine-tuning: frozen backbone embeddings", user_before),
+            plots.atlas_scatter(maps.after, "After fine-tuning: adapted embeddings and prompts", user_after), note)

@@ -1,0 +1,114 @@
+"""Plotly figures of the studio: detected degradation, retrieval weights, stage changes, atlas."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.degradations import CANONICAL
+
+DISPLAY = {"noise_15": "Noise σ=15", "noise_25": "Noise σ=25", "noise_50": "Noise σ=50", "haze": "Haze",
+           "rain": "Rain", "blur": "Blur", "low_light": "Low light"}
+COLORS = {"noise_15": "#9ecae1", "noise_25": "#4292c6", "noise_50": "#08519c", "haze": "#969696",
+          "rain": "#41ab5d", "blur": "#fd8d3c", "low_light": "#6a51a3"}
+FONT = dict(family="Inter, system-ui, sans-serif", size=13)
+
+
+def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT, template="plotly_white", **kw)
+    return fig
+
+
+def empty_figure(message: str, height: int = 300) -> go.Figure:
+    """A blank figure that says why it is blank."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=14, color="#666"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, height)
+
+
+def degradation_bars(probabilities: dict[str, float], guidance: str = "") -> go.Figure:
+    """Horizontal bars of the seven detected-degradation probabilities (the top one highlighted)."""
+    if not probabilities:
+        return empty_figure("No degradation encoder loaded: restored with uniform retrieval", 300)
+    names = [n for n in CANONICAL if n in probabilities]
+    values = [probabilities[n] for n in names]
+    top = names[int(np.argmax(values))]
+    fig = go.Figure(go.Bar(
+        x=values, y=[DISPLAY.get(n, n) for n in names], orientation="h",
+        marker_color=[COLORS.get(n, "#888") if n == top else "#d9d9d9" for n in names],
+        text=[f"{v:.0%}" for v in values], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+    fig.update_xaxes(range=[0, 1.12], tickformat=".0%", showgrid=True)
+    fig.update_yaxes(autorange="reversed")
+    title = f"Detected: {DISPLAY.get(top, top)} ({probabilities[top]:.0%})"
+    if guidance and guidance != "auto":
+        title += f" · steered by {guidance}"
+    return _layout(fig, 300, title=dict(text=title, font=dict(size=14)))
+
+
+def weights_heatmap(weights: np.ndarray, stage_labels: Sequence[str], selected: int | None = None) -> go.Figure:
+    """Stages x keys heatmap of the retrieval weights (8 x de_dim), the selected stage outlined."""
+    n_keys = weights.shape[1]
+    fig = go.Figure(go.Heatmap(
+        z=weights, x=[f"key {i + 1}" for i in range(n_keys)], y=list(stage_labels), colorscale="Viridis",
+        zmin=0, zmax=max(float(weights.max()), 1e-6), text=np.round(weights, 2), texttemplate="%{text}",
+        hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>", colorbar=dict(title="weight", thickness=12)))
+    if selected is not None:
+        fig.add_shape(type="rect", x0=-0.5, x1=n_keys - 0.5, y0=selected - 0.5, y1=selected + 0.5,
+                      line=dict(color="#e6550d", width=3))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, 340, title=dict(text="Retrieval weights over the degradation key database", font=dict(size=14)))
+
+
+def stage_changes(labels: Sequence[str], gradient: Sequence[float], proximal: Sequence[float],
+                  steps: Sequence[float], selected: int | None = None) -> go.Figure:
+    """How much each stage changes its estimate: gradient-step and proximal-step parts, stacked."""
+    widths = [3 if i == selected else 0 for i in range(len(labels))]
+    fig = go.Figure([
+        go.Bar(name="gradient step ‖r·Φᵀ(Φx−y)‖", x=list(labels), y=list(gradient), marker_color="#3182bd",
+               marker_line=dict(width=widths, color="#e6550d"), customdata=list(steps),
+               hovertemplate="%{x}<br>gradient step: %{y:.3f}<br>r = %{customdata:.4g}<extra></extra>"),
+        go.Bar(name="proximal step ‖x−z‖", x=list(labels), y=list(proximal), marker_color="#fd8d3c",
+               marker_line=dict(width=widths, color="#e6550d"),
+               hovertemplate="%{x}<br>proximal step: %{y:.3f}<extra></extra>")])
+    fig.update_layout(barmode="stack", legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"))
+    fig.update_yaxes(title="relative change of the estimate")
+    return _layout(fig, 340, title=dict(text="Change of the estimate per stage", font=dict(size=14), y=0.98))
+
+
+def atlas_scatter(points, title: str, user: tuple[float, float] | None = None) -> go.Figure:
+    """UMAP scatter: ``points`` is a DataFrame with x, y, kind, degradation, split, text, id, predicted."""
+    fig = go.Figure()
+    images = points[points["kind"] == "image"]
+    prompts = points[points["kind"] == "prompt"]
+    for name in CANONICAL:
+        rows = images[images["degradation"] == name]
+        if len(rows):
+            fig.add_trace(go.Scattergl(
+                x=rows["x"], y=rows["y"], mode="markers", name=DISPLAY[name], legendgroup=name,
+                marker=dict(color=COLORS[name], size=7, opacity=0.85,
+                            symbol=["circle" if s == "val" else "circle-open" for s in rows["split"]]),
+                customdata=np.stack([rows["id"], rows["split"], rows["predicted"]], axis=1),
+                hovertemplate=f"<b>{DISPLAY[name]}</b><br>%{{customdata[0]}}<br>split %{{customdata[1]}}"
+                              "<br>predicted %{customdata[2]}<extra></extra>"))
+    if len(prompts):
+        fig.add_trace(go.Scatter(
+            x=prompts["x"], y=prompts["y"], mode="markers", name="prompts",
+            marker=dict(symbol="diamond", size=10, color=[COLORS.get(d, "#888") for d in prompts["degradation"]],
+                        line=dict(color="black", width=1)),
+            customdata=np.stack([prompts["text"], prompts["degradation"], prompts["split"]], axis=1),
+            hovertemplate="<b>“%{customdata[0]}”</b><br>%{customdata[1]} · %{customdata[2]}<extra></extra>"))
+    if user is not None:
+        fig.add_trace(go.Scatter(
+            x=[user[0]], y=[user[1]], mode="markers+text", name="your image", text=["your image"],
+            textposition="top center", marker=dict(symbol="star", size=20, color="#e6550d",
+                                                   line=dict(color="black", width=1.5)),
+            hovertemplate="your image<extra></extra>"))
+    fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
+    fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor="x")
+    return _layout(fig, 520, title=dict(text=title, font=dict(size=15)),
+                   legend=dict(orientation="h", y=-0.02, x=0, yanchor="top"))

@@ -1,0 +1,66 @@
+"""Small stand-ins for tests and benchmarks: a random-weight restorer and an atlas table in the
+shipped format, so the studio can be exercised before (or without) the shipped weights."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+import core
+from core.degradations import CANONICAL, degrade
+from core.encoder import DegradationEncoder, EncoderConfig
+
+TINY_NET = dict(dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1, ffn_expansion_factor=2.0)
+TINY_CLIP = dict(embed_dim=32, vision_cfg=dict(image_size=32, layers=1, width=64, patch_size=16),
+                 text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=1))
+
+
+def tiny_encoder(seed: int = 0) -> DegradationEncoder:
+    """A tiny randomly initialised CLIP-backbone encoder (no download)."""
+    torch.manual_seed(seed)
+    cfg = EncoderConfig(backbone="clip", clip_pretrained=None, clip_overrides=TINY_CLIP)
+    return DegradationEncoder(cfg).freeze()
+
+
+def tiny_restorer(config=None, encoder: bool = True, model: str | None = None, seed: int = 0) -> tuple[core.Restorer, str]:
+    """A seeded random-weight restorer (tiny VLU-Net, or the registered ``model``) and its note.
+
+    Signature of an ``app.state.ModelHolder`` factory: ``tiny_restorer(config)``.
+    """
+    torch.manual_seed(seed)
+    network = core.create_model(model) if model else core.VLUNet(**TINY_NET)
+    enc = tiny_encoder(seed) if encoder else None
+    label = model or "tiny"
+    return core.Restorer(network.eval(), enc), f"random-weight `{label}` network (test stand-in)"
+
+
+def synthetic_atlas_table(encoder: DegradationEncoder, path: str | Path, per_class: int = 4, seed: int = 0) -> Path:
+    """Write an atlas parquet with the columns of ``training/evaluate_encoder.py`` from synthetic scenes."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for label in CANONICAL:
+        for i in range(per_class):
+            base = torch.rand(1, 3, 8, 8, generator=g)
+            clean = torch.nn.functional.interpolate(base, size=(64, 64), mode="bilinear", align_corners=False)
+            image, _ = degrade(clean, label, g)
+            with torch.no_grad():
+                raw = encoder.encode_image_raw(image.clamp(0, 1))
+                adapted = encoder.adapt_image(raw)
+                predicted = CANONICAL[int(encoder.probabilities(adapted).argmax())]
+            split = "val" if i % 2 else "train"
+            rows.append({"id": f"{split}/scene{i}/{label}/{i}", "kind": "image", "degradation": label,
+                         "coarse": label.split("_")[0], "split": split, "text": "", "predicted": predicted,
+                         "confidence": 0.5, "raw": raw[0].half().tolist(), "adapted": adapted[0].half().tolist()})
+    for label in CANONICAL:
+        text = f"a photo with {label.replace('_', ' ')}"
+        with torch.no_grad():
+            raw = encoder.encode_text_raw([text])
+            adapted = encoder.text_adapter(raw)
+        rows.append({"id": f"authors_prompt/{text}", "kind": "prompt", "degradation": label,
+                     "coarse": label.split("_")[0], "split": "authors_prompt", "text": text, "predicted": "",
+                     "confidence": float("nan"), "raw": raw[0].half().tolist(), "adapted": adapted[0].half().tolist()})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(path, index=False)
+    return path
