@@ -1,0 +1,181 @@
+"""Typed training configuration: a YAML file of defaults, then ``key=value`` overrides.
+
+    python -m training.train_restorer --config training/configs/vlunet-tiny.yaml steps=10 batch_size=4
+
+Values are parsed as YAML (``5``, ``true``, ``[a, b]``, ``{dim: 8}``). Every field is checked
+against its declared type; an unknown key is one error naming it.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.degradations import CANONICAL
+
+
+class TrainConfigError(ValueError):
+    """A training configuration that cannot be used (unknown key, wrong type, bad value)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a restoration training run depends on (saved with every checkpoint).
+
+    Model: ``model`` is a registered VLU-Net (``core.list_models()``) or a baseline network
+    (``training.baselines.list_baselines()``); ``model_overrides`` are its constructor keys.
+    Guidance: ``"encoder"`` feeds ``degradation_vector(encoder.encode_image(degraded))``
+    (paper Sec. 3.2); ``"uniform"`` feeds ``d=None`` (ablation (a), uniform retrieval).
+    Schedule: ``warmup_steps`` linear from 0, then cosine from ``lr`` to ``min_lr`` at ``steps``.
+    Checkpoints: every ``checkpoint_minutes`` of wall time and/or ``checkpoint_steps`` steps
+    (0 = off) and at the end, under ``<out_dir>/<name>/``.
+    """
+
+    name: str = "run"
+    model: str = "vlunet-tiny"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    guidance: str = "encoder"
+    encoder: str | None = None            # registered encoder name or adapter file (None: default)
+    # data
+    photos: str = "data/photos"
+    tasks: tuple[str, ...] = CANONICAL
+    repeat: int = 1
+    scale_range: tuple[float, float] = (0.35, 1.0)
+    patch_size: int = 64
+    batch_size: int = 8                   # per process
+    num_workers: int = 0
+    # optimisation
+    steps: int = 1000
+    warmup_steps: int = 50
+    lr: float = 2e-4
+    min_lr: float = 1e-6
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0               # max global grad norm (0 = off)
+    ema_decay: float = 0.0                # 0 = no EMA
+    amp: bool = True                      # bfloat16 autocast, on CUDA only
+    seed: int = 0
+    threads: int = 0                      # torch.set_num_threads (0 = leave as is)
+    device: str = "auto"
+    # validation and checkpoints
+    val_every: int = 200
+    val_crop: int = 96
+    val_crops_per_photo: int = 1
+    out_dir: str = "runs"
+    checkpoint_minutes: float = 5.0
+    checkpoint_steps: int = 0
+    keep_checkpoints: int = 3
+    resume: bool = True                   # continue from the latest checkpoint of the run if any
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        if self.guidance not in ("encoder", "uniform"):
+            raise TrainConfigError(f"guidance must be 'encoder' or 'uniform', got {self.guidance!r}")
+        if self.patch_size % 8 or self.patch_size < 16:
+            raise TrainConfigError(f"patch_size must be a multiple of 8 and >= 16, got {self.patch_size}")
+        if self.val_crop % 8 or self.val_crop < 16:
+            raise TrainConfigError(f"val_crop must be a multiple of 8 and >= 16, got {self.val_crop}")
+        for key in ("steps", "batch_size", "repeat", "keep_checkpoints", "val_crops_per_photo"):
+            if getattr(self, key) < 1:
+                raise TrainConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.ema_decay < 1:
+            raise TrainConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        unknown = [t for t in self.tasks if t not in CANONICAL]
+        if unknown or not self.tasks:
+            raise TrainConfigError(f"tasks must be a non-empty subset of {CANONICAL}, got {unknown or '[]'}")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """``value`` converted to the annotated type ``hint`` (ints accepted for floats, lists for tuples)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    bad = TrainConfigError(f"config key {name!r} expects {hint}, got {value!r}")
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(name, value, option)
+            except TrainConfigError:
+                pass
+        raise bad
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        if len(items) != len(value):
+            raise bad
+        return tuple(_coerce(name, v, h) for v, h in zip(value, items))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, bool) and hint is not bool or not isinstance(value, hint):
+        raise bad
+    return value
+
+
+def check_types(cfg: TrainConfig) -> None:
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        object.__setattr__(cfg, f.name, _coerce(f.name, getattr(cfg, f.name), hints[f.name]))
+
+
+def build_config(data: dict[str, Any]) -> TrainConfig:
+    """A :class:`TrainConfig` from a plain mapping; an unknown key is one error naming it."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TrainConfigError(f"unknown training config key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return TrainConfig(**data)
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Set ``key=value`` in ``data`` (a dotted key reaches into a mapping field such as ``model_overrides``)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise TrainConfigError(f"override {item!r} is not of the form key=value")
+    try:
+        value = yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError as exc:
+        raise TrainConfigError(f"override {item!r}: value is not valid YAML ({exc.problem})") from None
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise TrainConfigError(f"override {item!r}: {part!r} is not a mapping")
+    node[leaf] = value
+
+
+def parse_args(argv: list[str] | None) -> TrainConfig:
+    """``--config FILE [key=value ...]`` -> :class:`TrainConfig`."""
+    parser = argparse.ArgumentParser(prog="python -m training.train_restorer",
+                                     description="Train a restoration network (VLU-Net or a baseline).")
+    parser.add_argument("--config", type=Path, help="YAML file of defaults")
+    parser.add_argument("overrides", nargs="*", help="key=value settings that override the file")
+    args = parser.parse_args(argv)
+    data: dict[str, Any] = {}
+    if args.config is not None:
+        if not args.config.is_file():
+            raise FileNotFoundError(f"config file {args.config} does not exist")
+        data = yaml.safe_load(args.config.read_text()) or {}
+        if not isinstance(data, dict):
+            raise TrainConfigError(f"{args.config} must hold a mapping of keys to values")
+    for item in args.overrides:
+        apply_override(data, item)
+    return build_config(data)

@@ -1,0 +1,167 @@
+"""The training loop: L1 loss, AdamW, warm-up + cosine, clipping, EMA, AMP, DDP, resume.
+
+``train(cfg)`` runs (or continues) the run ``<out_dir>/<name>`` to ``cfg.steps`` optimiser steps.
+Under ``torchrun`` every process trains on its own block of each global batch and DDP averages
+the gradients; process 0 validates, logs and writes checkpoints.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import time
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from core.guidance import degradation_vector
+
+from .config import TrainConfig
+from .data import BatchPlan, batch_loader, patch_dataset, photo_suite, psnr_batch
+from .ddp import Distributed
+from .logs import CsvLog, write_curves
+from .models import build_network, count_parameters, uses_guidance
+from .state import latest_checkpoint, load_checkpoint, save_checkpoint
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine from ``lr`` to ``min_lr`` at ``steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def load_encoder(cfg: TrainConfig, device: torch.device):
+    """The frozen degradation encoder giving d_I and a record of its adapter file (name, sha256)."""
+    from core.encoder import DegradationEncoder, resolve_encoder
+    path = resolve_encoder(cfg.encoder)
+    record = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return DegradationEncoder.from_pretrained(path, device=device).freeze(), record
+
+
+def guidance_vectors(encoder, degraded: torch.Tensor) -> torch.Tensor | None:
+    """B x 512 unit-norm d_I of the degraded batch (the convention of core.guidance), or None."""
+    if encoder is None:
+        return None
+    with torch.no_grad():
+        return degradation_vector(encoder.encode_image(degraded))
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    ema_params = list(ema.parameters())
+    torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
+@torch.no_grad()
+def validate(network, encoder, suite, device, batch: int = 8) -> dict:
+    """Mean PSNR (torch, clipped RGB) of the network and of the degraded input over ``suite``."""
+    was_training = network.training
+    network.eval()
+    out, inp = [], []
+    for i in range(0, len(suite), batch):
+        chunk = suite[i:i + batch]
+        sizes = {tuple(s.clean.shape) for s in chunk}
+        groups = [chunk] if len(sizes) == 1 else [[s] for s in chunk]
+        for group in groups:
+            degraded = torch.cat([s.degraded for s in group]).to(device)
+            clean = torch.cat([s.clean for s in group]).to(device)
+            restored = network(degraded, guidance_vectors(encoder, degraded))
+            out.append(psnr_batch(restored.float(), clean).cpu())
+            inp.append(psnr_batch(degraded, clean).cpu())
+    network.train(was_training)
+    return {"val_psnr": float(torch.cat(out).mean()), "val_psnr_input": float(torch.cat(inp).mean())}
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train to ``cfg.steps``; returns a summary (steps, time, throughput, last validation)."""
+    ddp = Distributed.from_env(cfg.device)
+    device = ddp.device
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    network = build_network(cfg.model, cfg.model_overrides).to(device)
+    guided = cfg.guidance == "encoder" and uses_guidance(network)
+    encoder, encoder_record = load_encoder(cfg, device) if guided else (None, None)
+    ema = copy.deepcopy(network).requires_grad_(False) if cfg.ema_decay > 0 else None
+    optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+    run_dir = cfg.run_dir
+    start, elapsed = 0, 0.0
+    folder = latest_checkpoint(run_dir) if cfg.resume else None
+    if folder is not None:
+        restored = load_checkpoint(folder, network, optimizer, ema)
+        start, elapsed = restored.step, float(restored.state.get("elapsed_s", 0.0))
+    model = ddp.wrap(network)
+
+    dataset = patch_dataset(cfg.photos, cfg.tasks, cfg.patch_size, cfg.seed, cfg.repeat, cfg.scale_range)
+    plan = BatchPlan(len(dataset), cfg.batch_size, ddp.world_size, ddp.rank, cfg.seed)
+    suite = photo_suite(cfg.photos, "val", cfg.tasks, crop=cfg.val_crop, crops_per_photo=cfg.val_crops_per_photo,
+                        resize_short=2 * cfg.val_crop, seed=cfg.seed) if ddp.is_main else []
+    log = CsvLog(run_dir / "log.csv", resume_step=start) if ddp.is_main else None
+    info = {"model": cfg.model, "parameters": count_parameters(network), "guidance": cfg.guidance,
+            "data": f"{cfg.photos} train photos x {', '.join(cfg.tasks)} (synthetic, core.degradations)",
+            "patch_size": cfg.patch_size, "batch_size": cfg.batch_size * ddp.world_size, "encoder": encoder_record}
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else nullcontext()
+
+    def checkpoint(step: int, last_val: dict) -> None:
+        summary = {**info, "steps": step, "train_time_s": round(elapsed, 1), **last_val}
+        save_checkpoint(run_dir, step, network, optimizer, ema, keep=cfg.keep_checkpoints, info=summary,
+                        extra={"elapsed_s": elapsed, "config": cfg.to_dict(), "summary": summary})
+        write_curves(run_dir / "log.csv", run_dir / "curves.html", f"{cfg.name}: {cfg.model}")
+
+    last_val: dict = {}
+    last_ckpt = time.monotonic()
+    bar = tqdm(total=cfg.steps, initial=start, disable=not (cfg.progress and ddp.is_main),
+               desc=cfg.name, dynamic_ncols=True, mininterval=2.0)
+    model.train()
+    patches_done, compute_s = 0, 0.0
+    step = start
+    for degraded, clean, _, _ in batch_loader(dataset, plan, start, cfg.steps, cfg.num_workers):
+        t0 = time.perf_counter()
+        degraded, clean = degraded.to(device, non_blocking=True), clean.to(device, non_blocking=True)
+        lr = learning_rate(cfg, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        d = guidance_vectors(encoder, degraded)
+        with amp:
+            loss = F.l1_loss(model(degraded, d).float(), clean)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+        optimizer.step()
+        if ema is not None:
+            ema_update(ema, network, cfg.ema_decay)
+        step += 1
+        dt = time.perf_counter() - t0
+        elapsed += dt
+        compute_s += dt
+        patches_done += cfg.batch_size * ddp.world_size
+        if not ddp.is_main:
+            continue
+        row = {"step": step, "epoch": plan.epoch_of(step - 1), "loss": f"{loss.item():.6f}", "lr": f"{lr:.3e}",
+               "grad_norm": f"{float(grad_norm):.4f}", "step_time_s": f"{dt:.4f}",
+               "patches_per_s": f"{cfg.batch_size * ddp.world_size / dt:.2f}", "elapsed_s": f"{elapsed:.1f}"}
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            last_val = validate(ema if ema is not None else network, encoder, suite, device)
+            row.update({k: f"{v:.3f}" for k, v in last_val.items()})
+        log.write(**row)
+        bar.set_postfix(loss=f"{loss.item():.4f}", val_psnr=f"{last_val.get('val_psnr', float('nan')):.2f}")
+        bar.update(1)
+        due_time = cfg.checkpoint_minutes > 0 and time.monotonic() - last_ckpt >= 60 * cfg.checkpoint_minutes
+        due_step = cfg.checkpoint_steps > 0 and step % cfg.checkpoint_steps == 0
+        if due_time or due_step or step == cfg.steps:
+            checkpoint(step, last_val)
+            last_ckpt = time.monotonic()
+    bar.close()
+    if ddp.is_main and step == start and start > 0 and not (run_dir / "curves.html").exists():
+        write_curves(run_dir / "log.csv", run_dir / "curves.html", f"{cfg.name}: {cfg.model}")
+    summary = {**info, "steps": step, "train_time_s": round(elapsed, 1),
+               "patches_per_s": round(patches_done / compute_s, 2) if compute_s else None, **last_val}
+    ddp.close()
+    return summary
