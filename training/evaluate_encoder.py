@@ -43,7 +43,7 @@ class EvalEncoderConfig:
 
     weights: str = "offline"
     photos: str = "data/photos"
-    crops_per_class: int = 6
+    crops_per_class: int = 4
     val_crops_per_class: int = 4
     crop_sizes: tuple[int, ...] = (128, 192, 256, 320, 384, 512)
     seed: int = 0

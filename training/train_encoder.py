@@ -39,7 +39,7 @@ class TrainEncoderConfig:
 
     encoder: dict[str, Any] = field(default_factory=dict)
     photos: str = "data/photos"
-    crops_per_class: int = 6
+    crops_per_class: int = 4
     val_crops_per_class: int = 4
     crop_sizes: tuple[int, ...] = (128, 192, 256, 320, 384, 512)
     seed: int = 0

@@ -24,6 +24,8 @@ class EncoderConfig:
             resolution, keeps noise and streaks at pixel scale) and "global" (short side
             resized to `input_size`, centre crop: the whole scene, as CLIP sees it).
         input_size: side of the square crop fed to the image tower.
+        noise_floor_maps: offline, native view: quantile statistics of the stem and the first
+            stages' maps (how many maps; 0 disables).
         embed_dim: width of the adapted embeddings (512, the d_I of the paper).
         activation: adapter activation, "gelu" or "leaky_relu".
         logit_scale: tau of the paper's InfoNCE; probabilities are softmax(tau * cos).
@@ -36,6 +38,7 @@ class EncoderConfig:
     image_feature: str = "blockstats"
     image_views: tuple[str, ...] = ("native", "global")
     input_size: int = 224
+    noise_floor_maps: int = 3
     embed_dim: int = 512
     activation: str = "gelu"
     logit_scale: float = 30.0

@@ -34,7 +34,7 @@ TRAIN_PARAPHRASES: dict[str, tuple[str, ...]] = {
     ),
     "noise_50": (
         "a very noisy photo", "image with heavy noise", "strong gaussian noise",
-        "extremely noisy picture", "a photo drowned in noise", "high noise level",
+        "extremely noisy picture", "a photo drowned in noise", "high noise level", "coarse film grain all over",
     ),
     "rain": (
         "a rainy photo", "rain streaks over the image", "photo taken in the rain",

