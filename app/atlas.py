@@ -22,6 +22,7 @@ import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -29,8 +30,8 @@ import pandas as pd
 from core.encoder.registry import ASSETS as ENCODER_ASSETS, ENCODERS, DEFAULT as DEFAULT_ENCODER
 
 COLUMNS = ("id", "kind", "degradation", "split", "text", "raw", "adapted")
-UMAP_PARAMS = dict(n_neighbors=15, min_dist=0.15, metric="cosine", random_state=0)
-_VERSION = "umap-v1"
+UMAP_PARAMS = dict(n_neighbors=15, min_dist=0.15, metric="cosine", random_state=0, n_jobs=1)
+_VERSION = "v1"
 
 
 class AtlasUnavailableError(FileNotFoundError):
@@ -87,8 +88,12 @@ class AtlasMaps:
 class Atlas:
     """UMAP maps of one table, fitted once and cached on disk; thread-safe."""
 
-    def __init__(self, table_path: str | os.PathLike, cache_dir: str | os.PathLike):
+    def __init__(self, table_path: str | os.PathLike, cache_dir: str | os.PathLike,
+                 reducer: Callable[..., object] | None = None):
+        """``reducer(**UMAP_PARAMS)`` makes an object with ``fit(X)``, ``embedding_`` and ``transform(X)``
+        (default ``umap.UMAP``; tests pass a cheap stand-in)."""
         self.table_path = Path(table_path)
+        self.reducer = reducer
         self.cache_dir = Path(cache_dir)
         self._lock = threading.Lock()
         self._maps: AtlasMaps | None = None
@@ -97,7 +102,8 @@ class Atlas:
 
     def _key(self) -> str:
         digest = hashlib.sha256(self.table_path.read_bytes()).hexdigest()[:16]
-        return f"atlas-{digest}-{_VERSION}"
+        kind = "umap" if self.reducer is None else getattr(self.reducer, "__name__", "custom").lower()
+        return f"atlas-{digest}-{kind}-{_VERSION}"
 
     def maps(self) -> AtlasMaps:
         """The coordinates of both maps (fitting them on the first call without a cache)."""
@@ -118,12 +124,13 @@ class Atlas:
             return self._maps
 
     def _fit(self, table: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray]:
-        import umap  # imported here: it takes seconds
-
+        if self.reducer is None:
+            import umap  # imported here: it takes seconds
+            self.reducer = umap.UMAP
         images = table[table["kind"] == "image"]
         params = {**UMAP_PARAMS, "n_neighbors": min(UMAP_PARAMS["n_neighbors"], len(images) - 1)}
-        before = umap.UMAP(**params).fit(_matrix(images, "raw"))
-        after = umap.UMAP(**params).fit(_matrix(table, "adapted"))
+        before = self.reducer(**params).fit(_matrix(images, "raw"))
+        after = self.reducer(**params).fit(_matrix(table, "adapted"))
         self._reducers = (before, after)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.cache_dir / f"{key}-umap.pkl", pickle.dumps(self._reducers))

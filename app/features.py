@@ -49,9 +49,14 @@ class StageView:
     change_proximal: float        # ||x^(k) - z^(k)|| / ||x^(k-1)||
 
     @property
+    def title(self) -> str:
+        """"encoder_level2" -> "Encoder 2", "latent" -> "Latent"."""
+        base, _, level = self.name.partition("_level")
+        return f"{base.capitalize()} {level}".strip()
+
+    @property
     def caption(self) -> str:
-        h, w = self.resolution
-        return f"{self.index} · {self.name} · {w}×{h}×{self.channels} · r={self.step:.3g}"
+        return f"{self.index} · {self.title} · r={self.step:.3g}"
 
 
 def pool(maps: torch.Tensor, max_side: int) -> torch.Tensor:

@@ -28,7 +28,7 @@ from .state import ModelHolder
 
 GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "uniform")] + \
     [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
-TILING_CHOICES = [("Auto", "auto"), ("Off", "off"), ("256 px tiles", "256"), ("512 px tiles", "512")]
+TILING_CHOICES = [("Auto", "auto"), ("Off", "off"), ("256 px", "256"), ("512 px", "512")]
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "vlunet-studio"
 Progress = Callable[..., None]
 
@@ -174,7 +174,7 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
 
 
 def stage_labels(stages: list[StageView]) -> list[str]:
-    return [f"{s.index} {s.name}" for s in stages]
+    return [f"{s.index} {s.title}" for s in stages]
 
 
 def unfolding_overview(session: Session | None) -> tuple[list, go.Figure, go.Figure, str]:
@@ -209,7 +209,7 @@ def stage_detail(session: Session | None, index: int) -> tuple[np.ndarray | None
     s = stages[i]
     h, w = s.resolution
     top = int(np.argmax(s.weights))
-    text = (f"### Stage {s.index} of {len(stages)}: {s.name}\n"
+    text = (f"### Stage {s.index} of {len(stages)}: {s.title}\n"
             f"Level {s.level} · features {w}×{h}×{s.channels} · learned step **r = {s.step:.4g}** · "
             f"heaviest key **{top + 1}** ({s.weights[top]:.0%}) · gradient step changes the estimate by "
             f"**{s.change_gradient:.1%}**, the proximal step by **{s.change_proximal:.1%}**.")

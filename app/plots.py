@@ -16,7 +16,7 @@ FONT = dict(family="Inter, system-ui, sans-serif", size=13)
 
 
 def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT, template="plotly_white", **kw)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10), font=FONT, template="plotly_white", **kw)
     return fig
 
 
@@ -55,7 +55,7 @@ def weights_heatmap(weights: np.ndarray, stage_labels: Sequence[str], selected: 
     n_keys = weights.shape[1]
     fig = go.Figure(go.Heatmap(
         z=weights, x=[f"key {i + 1}" for i in range(n_keys)], y=list(stage_labels), colorscale="Viridis",
-        zmin=0, zmax=max(float(weights.max()), 1e-6), text=np.round(weights, 2), texttemplate="%{text}",
+        zmin=0, zmax=max(float(weights.max()), 1e-6), texttemplate="%{z:.2f}", textfont=dict(size=11),
         hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>", colorbar=dict(title="weight", thickness=12)))
     if selected is not None:
         fig.add_shape(type="rect", x0=-0.5, x1=n_keys - 0.5, y0=selected - 0.5, y1=selected + 0.5,
@@ -86,9 +86,9 @@ def atlas_scatter(points, title: str, user: tuple[float, float] | None = None) -
     images = points[points["kind"] == "image"]
     prompts = points[points["kind"] == "prompt"]
     for name in CANONICAL:
-        rows = images[images["degradation"] == name]
-        if len(rows):
-            fig.add_trace(go.Scattergl(
+        rows = images[images["degradation"] == name].sort_values("split", key=lambda s: s != "val")
+        if len(rows):  # validation rows first: the legend shows the first marker (filled)
+            fig.add_trace(go.Scatter(
                 x=rows["x"], y=rows["y"], mode="markers", name=DISPLAY[name], legendgroup=name,
                 marker=dict(color=COLORS[name], size=7, opacity=0.85,
                             symbol=["circle" if s == "val" else "circle-open" for s in rows["split"]]),

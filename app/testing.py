@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -64,3 +65,28 @@ def synthetic_atlas_table(encoder: DegradationEncoder, path: str | Path, per_cla
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(path, index=False)
     return path
+
+
+class PCAReducer:
+    """A cheap stand-in for ``umap.UMAP`` (same fit / embedding_ / transform surface): the first two
+    principal components of the unit-normalised vectors (cosine geometry). Used by the UI tests, so
+    that only the atlas test pays umap's compilation."""
+
+    def __init__(self, **_params):
+        self.mean_ = self.components_ = self.embedding_ = None
+
+    @staticmethod
+    def _unit(x):
+        x = np.asarray(x, dtype=np.float64)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    def fit(self, x):
+        x = self._unit(x)
+        self.mean_ = x.mean(0)
+        _, _, vt = np.linalg.svd(x - self.mean_, full_matrices=False)
+        self.components_ = vt[:2]
+        self.embedding_ = self.transform(x)
+        return self
+
+    def transform(self, x):
+        return ((self._unit(x) - self.mean_) @ self.components_.T).astype(np.float32)

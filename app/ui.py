@@ -116,7 +116,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
                             choice = gr.Dropdown(handlers.GUIDANCE_CHOICES, value="auto", label="Degradation",
                                                  info="detected automatically, or chosen / described by you")
                             tiling = gr.Radio(handlers.TILING_CHOICES, value="auto", label="Tiling",
-                                              info="Auto tiles above 1 megapixel")
+                                              info="Auto: 512 px tiles above 1 MP")
                         text = gr.Textbox(label="Describe the degradation", placeholder="remove the fog",
                                           visible=False, elem_id="guidance-text")
                         run = gr.Button("Restore", variant="primary", elem_id="restore-button")
@@ -125,14 +125,14 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
                         slider = gr.ImageSlider(label="Before / after (drag the handle)", type="pil", format="png",
                                                 height=400, interactive=False, elem_id="before-after")
                         summary = gr.Markdown("Drop a photo on the left to restore it.", elem_id="restore-summary")
-                        download = gr.DownloadButton("Download full-resolution PNG", interactive=False,
-                                                     elem_id="download-button")
-                        chart = gr.Plot(label="Detected degradation", elem_id="degradation-chart")
+                        download = gr.DownloadButton("Download full-resolution PNG", interactive=False, size="md",
+                                                     icon=None, elem_id="download-button")
+                        chart = gr.Plot(label="Detected degradation", elem_id="degradation-chart", show_label=False)
             with gr.Tab("Unfolding", id="unfolding"):
                 gr.Markdown(UNFOLDING_HELP, elem_classes="explain")
                 trace_note = gr.Markdown(handlers.Session().trace_note, elem_id="unfolding-note")
                 gallery = gr.Gallery(label="The eight stages (estimate after the proximal step); click one",
-                                     columns=8, height=210, object_fit="contain", allow_preview=False,
+                                     columns=8, height=175, object_fit="contain", allow_preview=False,
                                      elem_id="stage-gallery")
                 with gr.Row():
                     prev = gr.Button("◀ Previous stage", size="sm", scale=1)
@@ -144,14 +144,14 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
                     prox_img = gr.Image(label="After the proximal step  x", height=260, interactive=False, format="png")
                     corr_img = gr.Image(label="Correction  |r·Φᵀ(Φx − y)|", height=260, interactive=False, format="png")
                 with gr.Row():
-                    weights_plot = gr.Plot(label="Retrieval weights")
-                    change_plot = gr.Plot(label="Change per stage")
+                    weights_plot = gr.Plot(label="Retrieval weights", show_label=False)
+                    change_plot = gr.Plot(label="Change per stage", show_label=False)
             with gr.Tab("Embedding atlas", id="atlas") as atlas_tab:
                 gr.Markdown(ATLAS_HELP, elem_classes="explain")
                 atlas_note = gr.Markdown("Open this tab to draw the maps.", elem_id="atlas-note")
                 with gr.Row():
-                    before_plot = gr.Plot(label="Before fine-tuning", elem_id="atlas-before")
-                    after_plot = gr.Plot(label="After fine-tuning", elem_id="atlas-after")
+                    before_plot = gr.Plot(label="Before fine-tuning", elem_id="atlas-before", show_label=False)
+                    after_plot = gr.Plot(label="After fine-tuning", elem_id="atlas-after", show_label=False)
 
         detail = [grad_img, prox_img, corr_img, stage_text, weights_plot, change_plot]
         demo.load(holder.status, None, status, api_name="status", concurrency_id="model",

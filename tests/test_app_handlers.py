@@ -1,0 +1,268 @@
+"""The studio's handlers as plain functions: uploads, restore, unfolding views, atlas, examples."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import core
+from app import handlers
+from app.atlas import Atlas, AtlasTableError, AtlasUnavailableError, load_table
+from app.config import AppConfig
+from app.features import colorize, pca_basis, project_rgb
+from app.state import ModelHolder, ModelUnavailableError, default_factory
+from app.testing import PCAReducer, synthetic_atlas_table, tiny_restorer
+from core.degradations import CANONICAL
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny images: one thread is faster than two on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def holder() -> ModelHolder:
+    restorer, note = tiny_restorer()
+    return ModelHolder(AppConfig(), lambda cfg: (restorer, note))
+
+
+def photo(path: Path, size=(37, 31), mode="RGB", seed=0) -> str:
+    """A smooth random scene with some texture, saved as PNG."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    base = Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC)
+    arr = np.clip(np.asarray(base, np.float32) + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(arr).convert(mode)
+    img.save(path)
+    return str(path)
+
+
+def test_upload_limits_give_one_line_reasons(tmp_path):
+    cfg = AppConfig(max_pixels=3000, max_file_mb=0.001)
+    with pytest.raises(handlers.UploadError, match="no image"):
+        handlers.check_upload(None, cfg)
+    with pytest.raises(handlers.UploadError, match="gone"):
+        handlers.check_upload(str(tmp_path / "missing.png"), cfg)
+    big = photo(tmp_path / "big.png", (80, 60))
+    with pytest.raises(handlers.UploadError, match=r"MB; this studio accepts up to 0.001 MB"):
+        handlers.check_upload(big, cfg)
+    with pytest.raises(handlers.UploadError, match=r"80×60 = 0.0 megapixels.*up to 0.003 MP"):
+        handlers.check_upload(big, AppConfig(max_pixels=3000))
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(handlers.UploadError, match="not an image"):
+        handlers.check_upload(str(text), AppConfig())
+    assert handlers.check_upload(big, AppConfig()) == (80, 60)
+
+
+def test_guidance_and_tiling_arguments():
+    assert handlers.guidance_argument("auto", "ignored") == "auto"
+    assert handlers.guidance_argument("rain", "") == "rain"
+    assert handlers.guidance_argument("text", "  remove the fog ") == "remove the fog"
+    with pytest.raises(handlers.UploadError, match="remove the fog"):
+        handlers.guidance_argument("text", "  ")
+    assert [handlers.tile_argument(t) for t in ("auto", "off", "256", "512")] == [None, 0, 256, 512]
+    with pytest.raises(handlers.UploadError, match="multiple of 8"):
+        handlers.tile_argument("100")
+
+
+def test_restore_keeps_size_saves_png_and_traces_eight_stages(holder, tmp_path):
+    path = photo(tmp_path / "scene.png")
+    calls = []
+    out = handlers.restore(holder, path, "auto", "", "auto", progress=lambda f, desc="": calls.append((f, desc)))
+    expected = holder.get().restore(path).image
+    assert out.after.size == out.before.size == (37, 31)
+    saved = np.asarray(Image.open(out.png_path))
+    assert np.array_equal(saved, np.asarray(expected)) and np.array_equal(saved, np.asarray(out.after))
+    assert out.summary.startswith("**Restored 37×31**") and "auto-detected" in out.summary
+    assert calls and all(0 <= f <= 1 for f, _ in calls)
+    bars = out.chart.data[0]
+    assert len(bars.x) == 7 and abs(sum(bars.x) - 1) < 1e-4
+    stages = out.session.stages
+    assert [s.index for s in stages] == list(range(1, 9))
+    for s in stages:
+        assert s.after_gradient.dtype == np.uint8 and s.after_gradient.shape == s.after_proximal.shape
+        assert s.after_gradient.shape[2] == 3 and s.correction.shape[:2] == s.after_proximal.shape[:2]
+        assert abs(float(s.weights.sum()) - 1) < 1e-4 and s.change_gradient >= 0 and s.change_proximal >= 0
+    assert stages[3].resolution[0] < stages[0].resolution[0]  # the latent stage is coarser
+
+
+def test_language_steering_changes_the_result(holder, tmp_path):
+    path = photo(tmp_path / "scene.png")
+    auto = handlers.restore(holder, path, "auto", "", "off")
+    words = handlers.restore(holder, path, "text", "remove the fog", "off")
+    named = handlers.restore(holder, path, "haze", "", "off")
+    assert "“remove the fog”" in words.summary and "steered to *Haze*" in named.summary
+    for k in range(8):  # the words' embedding replaced d_I: every stage retrieved other keys
+        assert not np.allclose(auto.session.stages[k].weights, words.session.stages[k].weights, atol=1e-6)
+        assert not np.allclose(named.session.stages[k].weights, words.session.stages[k].weights, atol=1e-6)
+
+
+def test_tiled_restore_explains_missing_trace_and_keeps_mode(holder, tmp_path):
+    path = photo(tmp_path / "gray.png", (90, 71), mode="LA")
+    out = handlers.restore(holder, path, "auto", "", "64")
+    assert out.session.stages is None and "tiles" in out.session.trace_note
+    assert Image.open(out.png_path).mode == "LA" and Image.open(out.png_path).size == (90, 71)
+    gallery, weights, changes, note = handlers.unfolding_overview(out.session)
+    assert gallery == [] and "tiles" in note
+    assert handlers.stage_detail(out.session, 3)[0] is None
+
+
+def test_stage_views_and_walk(holder, tmp_path):
+    out = handlers.restore(holder, photo(tmp_path / "scene.png"), "auto", "", "auto")
+    gallery, weights, changes, _ = handlers.unfolding_overview(out.session)
+    assert len(gallery) == 8 and gallery[3][1].startswith("4 · Latent")
+    assert np.asarray(weights.data[0].z).shape == (8, len(out.session.stages[0].weights))
+    grad, prox, corr, text, weights, changes = handlers.stage_detail(out.session, 99)  # clamped to 8
+    assert text.startswith("### Stage 8 of 8: Refinement") and "r = " in text
+    assert weights.layout.shapes[0].y0 == 6.5  # the selected row is outlined
+    assert grad.shape == prox.shape == corr.shape
+
+
+def test_pca_projection_is_fixed_and_explained():
+    torch.manual_seed(0)
+    maps = torch.zeros(5, 20, 30)
+    maps[2] = torch.linspace(-1, 1, 30).expand(20, 30) * 10  # the dominant direction is channel 2
+    maps += 0.01 * torch.randn(5, 20, 30)
+    basis = pca_basis(maps)
+    assert basis.shape == (5, 3)
+    assert torch.allclose(basis.t() @ basis, torch.eye(3), atol=1e-4)
+    assert basis[:, 0].abs().argmax() == 2 and basis[2, 0] > 0
+    assert torch.allclose(pca_basis(-maps)[:, 0], basis[:, 0], atol=1e-4)  # sign does not flip
+    rgb, = project_rgb([maps], basis)
+    assert rgb.shape == (20, 30, 3) and rgb[:, 0, 0].mean() < 30 and rgb[:, -1, 0].mean() > 225
+    assert pca_basis(torch.randn(2, 8, 8)).shape == (2, 3)  # fewer than three channels
+    heat = colorize(torch.linspace(0, 1, 100).reshape(10, 10))
+    assert heat.shape == (10, 10, 3) and heat[0, 0].sum() < heat[-1, -1].sum()
+
+
+def test_model_holder_loads_once_and_reports_missing_weights():
+    calls = []
+
+    def slow_factory(cfg):
+        calls.append(1)
+        time.sleep(0.2)
+        return tiny_restorer(encoder=False)
+
+    holder = ModelHolder(AppConfig(), slow_factory)
+    threads = [threading.Thread(target=holder.get) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(calls) == 1 and holder.loaded and "random-weight" in holder.status()
+
+    missing = ModelHolder(AppConfig(model="/nonexistent/vlunet.safetensors"), default_factory)
+    with pytest.raises(ModelUnavailableError, match="no weights named"):
+        missing.get()
+    assert "not available" in missing.status() and not missing.loaded
+
+
+def test_shipped_default_loads_or_names_the_recipe():
+    holder = ModelHolder(AppConfig())
+    try:
+        restorer = holder.get()
+    except ModelUnavailableError as exc:
+        assert "train_restorer" in str(exc)  # the message says how to create the weights
+    else:
+        assert isinstance(restorer, core.Restorer)
+
+
+def test_restore_without_encoder_uses_uniform_retrieval(tmp_path):
+    holder = ModelHolder(AppConfig(), lambda cfg: tiny_restorer(encoder=False))
+    out = handlers.restore(holder, photo(tmp_path / "s.png"), "auto", "", "auto")
+    assert "uniform retrieval" in out.summary
+    assert "No degradation encoder" in out.chart.layout.annotations[0].text
+    with pytest.raises(ValueError, match="needs a degradation encoder"):
+        handlers.restore(holder, photo(tmp_path / "s.png"), "rain", "", "auto")
+
+
+def test_atlas_table_errors(tmp_path):
+    with pytest.raises(AtlasUnavailableError, match="evaluate_encoder"):
+        load_table(tmp_path / "none.parquet")
+    pd.DataFrame({"id": ["a"], "kind": ["image"]}).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(AtlasTableError, match="missing columns"):
+        load_table(tmp_path / "bad.parquet")
+    figs = handlers.atlas_figures(Atlas(tmp_path / "none.parquet", tmp_path / "cache"))
+    assert figs[2].startswith("⚠️") and "evaluate_encoder" in figs[2]
+
+
+def test_atlas_figures_place_the_last_image(holder, tmp_path):
+    table = synthetic_atlas_table(holder.get().encoder, tmp_path / "atlas.parquet", per_class=2)
+    atlas = Atlas(table, tmp_path / "cache", reducer=PCAReducer)
+    session = handlers.restore(holder, photo(tmp_path / "scene.png"), "auto", "", "auto").session
+    before, after, note = handlers.atlas_figures(atlas, session)
+    assert {t.name for t in before.data} == {handlers.plots.DISPLAY[n] for n in CANONICAL}
+    assert "prompts" in {t.name for t in after.data} and "prompts" not in {t.name for t in before.data}
+    before, after, note = handlers.atlas_figures(atlas, session, holder, project=True)
+    for fig in (before, after):
+        star = [t for t in fig.data if t.name == "your image"]
+        assert len(star) == 1 and np.isfinite(star[0].x[0]) and np.isfinite(star[0].y[0])
+    assert "★" in note
+    other = Atlas(synthetic_atlas_table(tiny_restorer(encoder=False)[0].network and holder.get().encoder,
+                                        tmp_path / "a2.parquet"), tmp_path / "cache", reducer=PCAReducer)
+    with pytest.raises(AtlasTableError, match="different encoders"):
+        other.project(np.zeros(3, np.float32), np.zeros(3, np.float32))
+
+
+@pytest.mark.slow
+def test_umap_atlas_is_fitted_once_cached_and_projects(holder, tmp_path):
+    table = synthetic_atlas_table(holder.get().encoder, tmp_path / "atlas.parquet", per_class=3)
+    atlas = Atlas(table, tmp_path / "cache")
+    maps = atlas.maps()
+    assert len(maps.before) == 21 and len(maps.after) == 28
+    assert np.isfinite(maps.after[["x", "y"]].to_numpy()).all()
+    names = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert [n.split("-umap-")[-1] for n in names] == ["v1-coords.npz", "v1-umap.pkl"], names
+
+    def no_fit(**_):
+        raise AssertionError("the cached coordinates should have been used")
+    cached = Atlas(table, tmp_path / "cache")
+    cached.reducer = None
+    cached._fit = no_fit  # a second studio reads the cache instead of fitting
+    again = cached.maps()
+    assert np.allclose(again.before[["x", "y"]].to_numpy(), maps.before[["x", "y"]].to_numpy())
+    df = load_table(table)
+    raw, adapted = (np.asarray(df[c].iloc[0], np.float32) for c in ("raw", "adapted"))
+    (bx, by), (ax, ay) = cached.project(raw, adapted)
+    xs, ys = maps.before["x"], maps.before["y"]
+    span = max(xs.max() - xs.min(), ys.max() - ys.min())
+    assert xs.min() - span <= bx <= xs.max() + span and ys.min() - span <= by <= ys.max() + span
+    assert np.isfinite([ax, ay]).all()
+
+
+def test_make_examples_from_a_corpus(tmp_path):
+    from app.make_examples import CHOICES, main
+    from training.data.photos import read_manifest
+
+    records = {r.file: r for r in read_manifest()}
+    (tmp_path / "photos" / "val").mkdir(parents=True)
+    for i, file in enumerate(CHOICES.values()):
+        photo(tmp_path / "photos" / "val" / records[file].name, (90, 70), seed=i)
+    assert main(["--photos", str(tmp_path / "photos"), "--out", str(tmp_path / "ex"), "--side", "48"]) == 0
+    files = sorted(p for p in (tmp_path / "ex").iterdir() if p.suffix != ".md")
+    assert [p.stem.split("_", 1)[1] for p in files] == list(CANONICAL)
+    assert all(max(Image.open(p).size) == 48 for p in files)
+    readme = (tmp_path / "ex" / "README.md").read_text()
+    assert all(records[f].licence in readme and f in readme for f in CHOICES.values())
+    assert main(["--photos", str(tmp_path / "nowhere"), "--out", str(tmp_path / "ex2")]) == 1
+
+
+def test_shipped_examples_cover_every_degradation():
+    folder = ROOT / "assets" / "examples"
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".png", ".jpg"))
+    assert sorted(p.stem.split("_", 1)[1] for p in files) == sorted(CANONICAL)
+    assert sum(p.stat().st_size for p in files) < 3 * 2**20
+    assert all(max(Image.open(p).size) <= 512 for p in files)
+    readme = (folder / "README.md").read_text()
+    assert all(p.name in readme for p in files)
