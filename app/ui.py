@@ -86,12 +86,12 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
         low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512.
         Returns the (input, restored) pair, the detected-degradation chart, a summary and the restored PNG."""
         out = handlers.restore(holder, path, choice, text, tiling, progress)
-        return (out.before, out.after), out.chart, out.summary, gr.DownloadButton(value=out.png_path, interactive=True), out.session
+        return (out.before, out.after), out.chart, out.summary, out.png_path, out.session
 
     def unfolding(session):
         gallery, weights, changes, note = handlers.unfolding_overview(session)
         detail = handlers.stage_detail(session, 1)
-        return (gallery, note, 1) + detail
+        return (gallery, note, 1, gr.DownloadButton(interactive=True)) + detail
 
     def go_to(session, index):
         n = len(session.stages) if session and session.stages else 8
@@ -161,7 +161,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
         gr.on([run.click, image.upload], _message(restore), [image, choice, text, tiling],
               [slider, chart, summary, download, session], api_name="restore", concurrency_id="model",
               concurrency_limit=config.concurrency).success(
-            unfolding, session, [gallery, trace_note, stage] + detail, api_name="unfolding",
+            unfolding, session, [gallery, trace_note, stage, download] + detail, api_name="unfolding",
             api_visibility="undocumented")
         stage.release(go_to, [session, stage], [stage] + detail, api_name="stage", api_visibility="undocumented")
         prev.click(lambda s, i: go_to(s, i - 1), [session, stage], [stage] + detail, api_name="previous_stage",
