@@ -114,6 +114,7 @@ class SuiteImage:
     name: str
     degraded: torch.Tensor
     clean: torch.Tensor
+    params: object = None   # the degradation parameters (synthetic images), e.g. for oracle baselines
 
     @property
     def label(self) -> int:
@@ -153,8 +154,8 @@ def photo_suite(root: str | Path, split: str = "val", tasks=CANONICAL, crop: int
             clean = photo[..., y:y + side, x:x + side].contiguous()
             for ti, task in enumerate(tasks):
                 tg = torch.Generator().manual_seed(item_seed(seed, pi * 1000 + k, CANONICAL.index(task) if task in CANONICAL else 100 + ti))
-                degraded, _ = degrade(clean, task, tg)
-                images.append(SuiteImage(task, f"{path.stem}#{k}", degraded.clamp(0, 1), clean))
+                degraded, params = degrade(clean, task, tg)
+                images.append(SuiteImage(task, f"{path.stem}#{k}", degraded.clamp(0, 1), clean, params))
     return images
 
 

@@ -36,11 +36,13 @@ class Distributed:
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
         return cls(rank, world, dev, world > 1)
 
-    def wrap(self, network: torch.nn.Module) -> torch.nn.Module:
+    def wrap(self, network: torch.nn.Module, find_unused: bool = False) -> torch.nn.Module:
+        """DDP around ``network`` (itself when single-process). ``find_unused``: some parameters
+        get no gradient (VLU-Net's retrieval layers under uniform retrieval)."""
         if self.world_size == 1:
             return network
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(network, device_ids=ids)
+        return DistributedDataParallel(network, device_ids=ids, find_unused_parameters=find_unused)
 
     def close(self) -> None:
         if self.initialised and dist.is_initialized():

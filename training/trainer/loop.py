@@ -97,7 +97,7 @@ def train(cfg: TrainConfig) -> dict:
     if folder is not None:
         restored = load_checkpoint(folder, network, optimizer, ema)
         start, elapsed = restored.step, float(restored.state.get("elapsed_s", 0.0))
-    model = ddp.wrap(network)
+    model = ddp.wrap(network, find_unused=uses_guidance(network) and not guided)
 
     dataset = patch_dataset(cfg.photos, cfg.tasks, cfg.patch_size, cfg.seed, cfg.repeat, cfg.scale_range)
     plan = BatchPlan(len(dataset), cfg.batch_size, ddp.world_size, ddp.rank, cfg.seed)
@@ -109,11 +109,15 @@ def train(cfg: TrainConfig) -> dict:
             "patch_size": cfg.patch_size, "batch_size": cfg.batch_size * ddp.world_size, "encoder": encoder_record}
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else nullcontext()
 
+    curves_at = [-math.inf]
+
     def checkpoint(step: int, last_val: dict) -> None:
         summary = {**info, "steps": step, "train_time_s": round(elapsed, 1), **last_val}
         save_checkpoint(run_dir, step, network, optimizer, ema, keep=cfg.keep_checkpoints, info=summary,
                         extra={"elapsed_s": elapsed, "config": cfg.to_dict(), "summary": summary})
-        write_curves(run_dir / "log.csv", run_dir / "curves.html", f"{cfg.name}: {cfg.model}")
+        if step == cfg.steps or time.monotonic() - curves_at[0] > 120:   # the HTML embeds plotly.js (3 MB)
+            write_curves(run_dir / "log.csv", run_dir / "curves.html", f"{cfg.name}: {cfg.model}")
+            curves_at[0] = time.monotonic()
 
     last_val: dict = {}
     last_ckpt = time.monotonic()
@@ -122,8 +126,8 @@ def train(cfg: TrainConfig) -> dict:
     model.train()
     patches_done, compute_s = 0, 0.0
     step = start
+    t0 = time.perf_counter()
     for degraded, clean, _, _ in batch_loader(dataset, plan, start, cfg.steps, cfg.num_workers):
-        t0 = time.perf_counter()
         degraded, clean = degraded.to(device, non_blocking=True), clean.to(device, non_blocking=True)
         lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
@@ -138,7 +142,7 @@ def train(cfg: TrainConfig) -> dict:
         if ema is not None:
             ema_update(ema, network, cfg.ema_decay)
         step += 1
-        dt = time.perf_counter() - t0
+        dt, t0 = time.perf_counter() - t0, time.perf_counter()   # wall time: data, step, last validation
         elapsed += dt
         compute_s += dt
         patches_done += cfg.batch_size * ddp.world_size

@@ -1,0 +1,66 @@
+"""Baselines: the equal-parameter PromptIR-style network and the classical methods."""
+from __future__ import annotations
+
+import pytest
+import torch
+from skimage import data
+
+import core
+from core.degradations import degrade
+from core.metrics import psnr
+from training.baselines import classical, create_baseline, list_baselines
+from training.trainer.data import SuiteImage
+from training.trainer.models import count_parameters, load_network, save_network
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine more threads oversubscribe and crawl."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_promptir_has_the_parameter_count_of_vlunet_tiny():
+    tiny = count_parameters(core.create_model("vlunet-tiny"))
+    assert list_baselines() == ["promptir-tiny"]
+    assert abs(count_parameters(create_baseline("promptir-tiny")) - tiny) / tiny < 0.01
+
+
+def test_promptir_forward_save_load(tmp_path):
+    torch.manual_seed(0)
+    net = create_baseline("promptir-tiny", dim=8, prompt_dim=(8, 8, 8)).eval()
+    x = torch.rand(2, 3, 40, 24)
+    y = net(x, torch.randn(2, 512))
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert torch.equal(net(x), net(x, None))                     # the guidance vector is ignored
+    back = load_network(save_network(net, tmp_path / "b.safetensors", info={"steps": 1}))
+    assert torch.equal(back(x), net(x).detach())
+    with pytest.raises(ValueError, match="multiples of 8"):
+        net(torch.rand(1, 3, 30, 24))
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> torch.Tensor:
+    return torch.from_numpy(data.astronaut()[::8, ::8].copy()).permute(2, 0, 1)[None].float() / 255   # 64 x 64
+
+
+@pytest.mark.parametrize("task, method", [
+    ("noise_50", classical.cbm3d), ("noise_25", classical.nl_means), ("blur", classical.wiener),
+    ("blur", classical.richardson_lucy), ("low_light", classical.gamma), ("low_light", classical.clahe),
+    ("haze", classical.dark_channel_prior)])
+def test_classical_methods_improve_their_degradation(astronaut, task, method):
+    degraded, params = degrade(astronaut, task, torch.Generator().manual_seed(1))
+    image = SuiteImage(task, "astronaut", degraded.clamp(0, 1), astronaut, params)
+    out = method(image)
+    assert out.shape == astronaut.shape and out.min() >= 0 and out.max() <= 1
+    assert psnr(out, astronaut) > psnr(image.degraded, astronaut) + 1.0
+
+
+def test_oracle_methods_say_what_they_miss(astronaut):
+    image = SuiteImage("blur", "x", astronaut, astronaut, None)
+    with pytest.raises(classical.OracleMissingError, match="true kernel"):
+        classical.wiener(image)
+    assert classical.true_sigma(SuiteImage("cbsd68_25", "x", astronaut, astronaut)) == pytest.approx(25 / 255)
+    assert set(classical.METHODS) >= {"CBM3D (true sigma)", "dark channel prior", "Richardson-Lucy (true kernel)"}

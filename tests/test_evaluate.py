@@ -1,0 +1,82 @@
+"""training.evaluate: the deterministic photo suite, per-image rows, per-task tables, the command."""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import core
+from core.degradations import CANONICAL
+from training import evaluate as ev
+from training.trainer.data import photo_suite
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_trainer import make_photos  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine more threads oversubscribe and crawl."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    return make_photos(tmp_path / "photos", train=1, val=2)
+
+
+def test_photo_suite_is_deterministic_and_complete(photos):
+    a = photo_suite(photos, crop=32, crops_per_photo=2, resize_short=64, seed=3)
+    b = photo_suite(photos, crop=32, crops_per_photo=2, resize_short=64, seed=3)
+    assert len(a) == 2 * 2 * len(CANONICAL)
+    assert [(s.task, s.name) for s in a] == [(s.task, s.name) for s in b]
+    assert all(torch.equal(x.degraded, y.degraded) and torch.equal(x.clean, y.clean) for x, y in zip(a, b))
+    assert {s.degraded.shape for s in a} == {(1, 3, 32, 32)}
+    assert not torch.equal(a[0].clean, a[len(CANONICAL)].clean)              # crop 1 is elsewhere
+    c = photo_suite(photos, crop=32, crops_per_photo=2, resize_short=64, seed=4)
+    assert not torch.equal(a[0].degraded, c[0].degraded)
+
+
+def test_rows_and_table(photos):
+    images = photo_suite(photos, crop=32, crops_per_photo=1, resize_short=64)
+    identity = ev.evaluate(lambda im: im.degraded, images, detected=["noise_15"] * len(images))
+    assert list(identity.columns) == ["task", "image", "input_psnr", "input_ssim", "psnr", "ssim", "detected", "seconds"]
+    assert (identity["psnr"] == identity["input_psnr"]).all()
+    perfect = ev.evaluate(lambda im: im.clean, images)
+    assert (perfect["psnr"] == math.inf).all() and perfect["ssim"].tolist() == pytest.approx([1.0] * len(images))
+    table = ev.summarize(identity)
+    assert list(table["task"]) == [*CANONICAL, "average"]
+    assert table.set_index("task").loc["noise_15", "detected"] == 1.0
+    assert table.set_index("task").loc["rain", "detected"] == 0.0
+    assert table["gain"].abs().max() == 0
+    assert table.set_index("task").loc["average", "images"] == len(images)
+    assert "| noise_15" in ev.markdown(table)
+
+
+def test_command_writes_tables(tmp_path, photos, capsys):
+    torch.manual_seed(0)
+    net = core.create_model("vlunet-tiny", dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1)
+    weights = core.save_model(net, tmp_path / "net.safetensors")
+    out = tmp_path / "eval"
+    code = ev.main(["--checkpoint", str(weights), "--suite", "photos", "--photos", str(photos), "--crop", "32",
+                    "--crops-per-photo", "1", "--encoder", "none", "--out", str(out)])
+    assert code == 0
+    table = pd.read_csv(out / "per_task.csv")
+    assert list(table["task"]) == [*CANONICAL, "average"] and "detected" not in table
+    assert len(pd.read_csv(out / "per_image.csv")) == 2 * len(CANONICAL)
+    assert (out / "per_task.md").read_text().startswith("| task")
+    assert "average" in capsys.readouterr().out
+
+
+def test_command_errors_are_one_line(tmp_path, photos, capsys):
+    assert ev.main(["--checkpoint", str(tmp_path / "absent.safetensors"), "--encoder", "none"]) == 2
+    assert ev.main(["--checkpoint", str(tmp_path / "absent.safetensors"), "--suite", "3task", "--encoder", "none"]) == 2
+    lines = [l for l in capsys.readouterr().err.splitlines() if l]
+    assert len(lines) == 2 and all(l.startswith("error:") for l in lines)

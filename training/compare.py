@@ -1,0 +1,124 @@
+"""The comparison table of issue 5: VLU-Net vs. ablation (a), baseline (b) and classical methods (c).
+
+    python -m training.compare            # defaults below; writes runs/compare/{comparison.md,csv,long.csv}
+
+Every method is evaluated on the same held-out photo suite (:func:`training.evaluate.load_suite`).
+Networks come from training runs (the latest checkpoint of each ``--runs`` folder; their budget --
+steps x batch x patch, wall time -- is printed beside them) and from shipped files (``--shipped``).
+Classical methods fill only the tasks they address; those given oracle information say so.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from training.baselines.classical import METHODS
+from training.evaluate import detect, evaluate, load_suite, network_method
+from training.trainer.models import load_network
+from training.trainer.state import latest_checkpoint
+
+DEFAULT_RUNS = ("runs/compare-vlunet", "runs/compare-uniform", "runs/compare-promptir")
+LABELS = {("vlunet", "encoder"): "VLU-Net (encoder guidance)", ("vlunet", "uniform"): "(a) VLU-Net, uniform retrieval",
+          ("promptir", "encoder"): "(b) PromptIR-style end-to-end", ("promptir", "uniform"): "(b) PromptIR-style end-to-end"}
+
+
+def run_entry(run: Path) -> tuple[str, str, Path]:
+    """(label, budget, weights file) of a run's latest checkpoint (EMA weights when kept)."""
+    folder = latest_checkpoint(run)
+    if folder is None:
+        raise FileNotFoundError(f"{run} has no checkpoint (train it first)")
+    state = json.loads((folder / "state.json").read_text())
+    cfg, summary = state["config"], state.get("summary", {})
+    family = "promptir" if cfg["model"].startswith("promptir") else "vlunet"
+    label = f"{LABELS[(family, cfg['guidance'])]} [{cfg['model']}, {summary.get('parameters', 0) / 1e6:.2f} M]"
+    budget = (f"{state['step']} steps x {cfg['batch_size']} x {cfg['patch_size']}^2, "
+              f"{summary.get('train_time_s', 0) / 60:.0f} min CPU")
+    weights = folder / "ema.safetensors"
+    return label, budget, weights if weights.is_file() else folder / "model.safetensors"
+
+
+def shipped_entry(path: Path) -> tuple[str, str, Path]:
+    from core.checkpoint import checkpoint_info
+    info = checkpoint_info(path)
+    budget = (f"{info.get('steps', '?')} steps x {info.get('batch_size', '?')} x {info.get('patch_size', '?')}^2, "
+              f"{float(info.get('train_time_s', 0)) / 60:.0f} min CPU")
+    return f"VLU-Net shipped ({path.name})", budget, path
+
+
+def table(long: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
+    """Rows: methods; columns: PSNR per task, the 7-task average (methods covering all tasks), budget."""
+    wide = long.pivot_table(index="method", columns="task", values="psnr", aggfunc="mean", sort=False)
+    wide = wide.reindex(columns=tasks)
+    wide["average"] = wide[tasks].mean(axis=1, skipna=False)
+    wide["SSIM avg"] = long.groupby("method", sort=False)["ssim"].mean().where(wide["average"].notna())
+    budgets = long.groupby("method", sort=False)["budget"].first()
+    wide["budget"] = budgets
+    return wide.reindex(list(dict.fromkeys(long["method"]))).reset_index()
+
+
+def markdown(wide: pd.DataFrame) -> str:
+    fmt = wide.copy()
+    for col in fmt.columns:
+        if col not in ("method", "budget"):
+            digits = 3 if col == "SSIM avg" else 2
+            fmt[col] = fmt[col].map(lambda v, d=digits: "" if pd.isna(v) else f"{v:.{d}f}")
+    return fmt.to_markdown(index=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", nargs="*", type=Path, default=[Path(r) for r in DEFAULT_RUNS])
+    parser.add_argument("--shipped", nargs="*", type=Path, default=[Path("assets/models/vlunet-tiny.safetensors")])
+    parser.add_argument("--photos", default="data/photos")
+    parser.add_argument("--crop", type=int, default=256)
+    parser.add_argument("--crops-per-photo", type=int, default=1)
+    parser.add_argument("--classical", nargs="*", default=list(METHODS), help="classical methods to include")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("runs/compare"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    unknown = [m for m in args.classical if m not in METHODS]
+    if unknown:
+        print(f"error: unknown classical method {unknown[0]!r}; known: {', '.join(METHODS)}", file=sys.stderr)
+        return 2
+    try:
+        entries = [run_entry(r) for r in args.runs] + [shipped_entry(p) for p in args.shipped if p.is_file()]
+        images = load_suite("photos", args.photos, crop=args.crop, crops_per_photo=args.crops_per_photo)
+        from core.encoder import DegradationEncoder
+        encoder = DegradationEncoder.from_pretrained()
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    tasks = list(dict.fromkeys(im.task for im in images))
+    detected = detect(encoder, images)
+    frames = [evaluate(None, images).assign(method="degraded input", budget="")]
+    for label, budget, weights in entries:
+        network = load_network(weights)
+        guided = encoder if hasattr(network, "stages") else None
+        frames.append(evaluate(network_method(network, guided), images, detected).assign(method=label, budget=budget))
+        print(f"evaluated {label}", file=sys.stderr)
+    for name in args.classical:
+        applies, fn = METHODS[name]
+        subset = [im for im in images if im.task in applies]
+        if subset:
+            frames.append(evaluate(fn, subset).assign(method=name, budget="no training"))
+            print(f"evaluated {name}", file=sys.stderr)
+    long = pd.concat(frames, ignore_index=True)
+    wide = table(long, tasks)
+    args.out.mkdir(parents=True, exist_ok=True)
+    long.to_csv(args.out / "long.csv", index=False)
+    wide.to_csv(args.out / "comparison.csv", index=False)
+    text = (f"PSNR (dB) on {len(images) // len(tasks)} held-out photo crops of {args.crop} px per task "
+            f"(`python -m training.compare`)\n\n{markdown(wide)}\n")
+    (args.out / "comparison.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

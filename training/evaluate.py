@@ -1,0 +1,186 @@
+"""Evaluate a restoration network: per-task PSNR/SSIM, the encoder's detected class, time per image.
+
+    python -m training.evaluate --checkpoint assets/models/vlunet-tiny.safetensors --suite photos
+    python -m training.evaluate --checkpoint runs/vlunet-tiny/checkpoints/step_00002400/ema.safetensors \
+        --suite 5task --data-root /data/aio
+
+Suites: ``photos`` -- the held-out corpus photos (``<photos>/val``) degraded by each of the seven
+degradations with fixed seeds (:func:`training.trainer.data.photo_suite`); ``3task`` / ``5task`` --
+the papers' test sets under ``--data-root`` (:func:`training.data.suites.eval_sets`). Metrics are
+:mod:`core.metrics` (RGB on [0, 1], scikit-image). Writes ``per_image.csv``, ``per_task.csv`` and
+``per_task.md`` to ``--out`` and prints the Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+
+from core.guidance import degradation_vector
+from core.metrics import psnr, ssim
+from core.tiling import apply_padded, apply_tiled
+from training.trainer.data import SuiteImage, photo_suite
+
+Method = Callable[[SuiteImage], torch.Tensor]   # test image -> restored 1 x 3 x H x W in [0, 1]
+TILE_ABOVE = 1024 * 1024
+
+
+def network_method(network, encoder=None, guidance: str = "auto") -> Method:
+    """Restore with ``network`` steered by ``degradation_vector(encoder.encode_image(x))``
+    (``guidance="uniform"`` or no encoder: d = None); padded to the network's multiple,
+    tiled above one megapixel, as :class:`core.Restorer` does."""
+    network.eval()
+    multiple = getattr(network, "multiple", 8)
+
+    @torch.inference_mode()
+    def restore(image: SuiteImage) -> torch.Tensor:
+        x = image.degraded
+        d = degradation_vector(encoder.encode_image(x)) if encoder is not None and guidance == "auto" else None
+        fn = lambda t: network(t, d)  # noqa: E731
+        if x.shape[-2] * x.shape[-1] > TILE_ABOVE:
+            return apply_tiled(fn, x, 512, 32, multiple).clamp(0, 1)
+        return apply_padded(fn, x, multiple).clamp(0, 1)
+    return restore
+
+
+def load_suite(suite: str, photos: str | Path = "data/photos", data_root: str | Path | None = None,
+               crop: int = 256, crops_per_photo: int = 2, seed: int = 0) -> list[SuiteImage]:
+    """The test images of ``suite`` (see the module docstring)."""
+    if suite == "photos":
+        return photo_suite(photos, "val", crop=crop, crops_per_photo=crops_per_photo, resize_short=2 * crop, seed=seed)
+    if suite not in ("3task", "5task"):
+        raise ValueError(f"unknown suite {suite!r}; expected photos, 3task or 5task")
+    if data_root is None:
+        raise ValueError(f"suite {suite} needs --data-root (the folder holding Test/...)")
+    from training.data.datasets import PairedImages
+    from training.data.suites import eval_sets
+    images = []
+    for name, pairs in eval_sets(data_root, suite).items():
+        loader = PairedImages(pairs, seed=seed)
+        for i in range(len(loader)):
+            item = loader[i]
+            images.append(SuiteImage(name, item["name"], item["degraded"][None], item["clean"][None]))
+    return images
+
+
+def detect(encoder, images: list[SuiteImage]) -> list[str]:
+    """The encoder's most probable class for every degraded image ("" without an encoder)."""
+    if encoder is None:
+        return [""] * len(images)
+    out = []
+    with torch.inference_mode():
+        for image in images:
+            probs = encoder.probabilities(encoder.encode_image(image.degraded))[0]
+            out.append(encoder.labels[int(probs.argmax())])
+    return out
+
+
+def evaluate(method: Method | None, images: list[SuiteImage], detected: list[str] | None = None,
+             crop_multiple: int | None = None) -> pd.DataFrame:
+    """One row per image: task, image, PSNR/SSIM of the input and of ``method``'s output
+    (``method=None`` evaluates the degraded input itself), detected class, seconds per image."""
+    rows = []
+    for k, image in enumerate(images):
+        t0 = time.perf_counter()
+        restored = image.degraded if method is None else method(image)
+        seconds = time.perf_counter() - t0
+        rows.append({"task": image.task, "image": image.name,
+                     "input_psnr": psnr(image.degraded, image.clean, crop_multiple),
+                     "input_ssim": ssim(image.degraded, image.clean, crop_multiple),
+                     "psnr": psnr(restored, image.clean, crop_multiple),
+                     "ssim": ssim(restored, image.clean, crop_multiple),
+                     "detected": detected[k] if detected else "", "seconds": seconds})
+    return pd.DataFrame(rows)
+
+
+def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Per-task means (and an ``average`` row): input/output PSNR and SSIM, gain, detection, time."""
+    frame = per_image.assign(gain=per_image["psnr"] - per_image["input_psnr"],
+                             correct=(per_image["detected"] == per_image["task"]).astype(float))
+    order = list(dict.fromkeys(frame["task"]))
+    table = frame.groupby("task", sort=False).agg(
+        images=("image", "size"), input_psnr=("input_psnr", "mean"), psnr=("psnr", "mean"), gain=("gain", "mean"),
+        input_ssim=("input_ssim", "mean"), ssim=("ssim", "mean"), detected=("correct", "mean"),
+        seconds=("seconds", "mean")).reindex(order)
+    average = table.drop(columns="images").mean().to_frame("average").T
+    average.insert(0, "images", int(table["images"].sum()))
+    table = pd.concat([table, average])
+    if (per_image["detected"] == "").all():
+        table = table.drop(columns="detected")
+    return table.rename_axis("task").reset_index()
+
+
+def markdown(table: pd.DataFrame, digits: int = 2) -> str:
+    fmt = table.copy()
+    for col in fmt.columns:
+        if col in ("ssim", "input_ssim", "detected"):
+            fmt[col] = fmt[col].map(lambda v: f"{v:.3f}")
+        elif col == "seconds":
+            fmt[col] = fmt[col].map(lambda v: f"{v:.3f}")
+        elif fmt[col].dtype.kind == "f" and col != "images":
+            fmt[col] = fmt[col].map(lambda v: f"{v:.{digits}f}")
+    return fmt.to_markdown(index=False)
+
+
+def write_tables(per_image: pd.DataFrame, out: Path) -> pd.DataFrame:
+    out.mkdir(parents=True, exist_ok=True)
+    table = summarize(per_image)
+    per_image.to_csv(out / "per_image.csv", index=False)
+    table.to_csv(out / "per_task.csv", index=False)
+    (out / "per_task.md").write_text(markdown(table) + "\n")
+    return table
+
+
+def load_checkpoint_network(checkpoint: str):
+    """A weights file (VLU-Net or baseline) or a registered shipped name -> network, eval mode."""
+    from core.pretrained import PRETRAINED, resolve_weights
+    from training.trainer.models import load_network
+    path = resolve_weights(checkpoint) if checkpoint in PRETRAINED else Path(checkpoint)
+    return load_network(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="weights file or shipped name (vlunet-tiny)")
+    parser.add_argument("--suite", default="photos", choices=("photos", "3task", "5task"))
+    parser.add_argument("--photos", default="data/photos", help="photo corpus (suite photos)")
+    parser.add_argument("--data-root", default=None, help="benchmark root holding Test/ (3task, 5task)")
+    parser.add_argument("--crop", type=int, default=256, help="photo suite crop side")
+    parser.add_argument("--crops-per-photo", type=int, default=2)
+    parser.add_argument("--guidance", default="auto", choices=("auto", "uniform"))
+    parser.add_argument("--encoder", default=None,
+                        help="encoder adapters (name or file; default: shipped; 'none': no detection, uniform retrieval)")
+    parser.add_argument("--crop-multiple", type=int, default=None, help="centre-crop to a multiple before metrics")
+    parser.add_argument("--limit", type=int, default=None, help="first N images only")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the tables (default runs/eval/<name>-<suite>)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        network = load_checkpoint_network(args.checkpoint)
+        encoder = None
+        if args.encoder != "none":
+            from core.encoder import DegradationEncoder
+            encoder = DegradationEncoder.from_pretrained(args.encoder)
+        images = load_suite(args.suite, args.photos, args.data_root, args.crop, args.crops_per_photo)[:args.limit]
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    guided = encoder if hasattr(network, "stages") else None   # baselines have no guidance input
+    per_image = evaluate(network_method(network, guided, args.guidance), images, detect(encoder, images),
+                         args.crop_multiple)
+    out = args.out or Path("runs/eval") / f"{Path(args.checkpoint).stem}-{args.suite}"
+    table = write_tables(per_image, out)
+    print(markdown(table))
+    print(f"\nwrote {out}/per_task.md, per_task.csv, per_image.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
