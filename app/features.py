@@ -33,7 +33,8 @@ _VIRIDIS = np.array([[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], 
 
 @dataclass(frozen=True)
 class StageView:
-    """One unfolding stage, ready to draw (images are H x W x 3 uint8, long side <= max_side)."""
+    """One unfolding stage, ready to draw (images are H x W x 3 uint8, long side about max_side:
+    area-averaged down when larger, enlarged by whole pixels when smaller)."""
 
     index: int                    # 1..8, execution order
     name: str                     # e.g. "encoder1", "latent", "decoder1"
@@ -107,6 +108,13 @@ def colorize(values: torch.Tensor) -> np.ndarray:
     return (_VIRIDIS[i] * (1 - frac) + _VIRIDIS[i + 1] * frac + 0.5).astype(np.uint8)
 
 
+def enlarge(image: np.ndarray, min_side: int) -> np.ndarray:
+    """Nearest-neighbour upscaling by an integer factor so that the long side reaches about
+    ``min_side`` (coarse stages stay visibly blocky: each block is one feature)."""
+    factor = max(1, min_side // max(image.shape[:2]))
+    return image.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else image
+
+
 def summarize_stages(stages, max_side: int = 256) -> list[StageView]:
     """Eight ``core.StageTrace`` records (batch of one) -> eight :class:`StageView`."""
     views = []
@@ -120,7 +128,7 @@ def summarize_stages(stages, max_side: int = 256) -> list[StageView]:
         views.append(StageView(
             index=k, name=s.name, level=s.level, resolution=tuple(int(v) for v in s.resolution),
             channels=int(z.shape[0]), step=float(s.step), weights=s.weights[0].float().cpu().numpy(),
-            after_gradient=gradient_rgb, after_proximal=proximal_rgb,
-            correction=colorize(torch.linalg.vector_norm(pc, dim=0)),
+            after_gradient=enlarge(gradient_rgb, max_side), after_proximal=enlarge(proximal_rgb, max_side),
+            correction=enlarge(colorize(torch.linalg.vector_norm(pc, dim=0)), max_side),
             change_gradient=change_g, change_proximal=change_p))
     return views

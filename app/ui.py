@@ -132,7 +132,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
                 gr.Markdown(UNFOLDING_HELP, elem_classes="explain")
                 trace_note = gr.Markdown(handlers.Session().trace_note, elem_id="unfolding-note")
                 gallery = gr.Gallery(label="The eight stages (estimate after the proximal step); click one",
-                                     columns=8, height=175, object_fit="contain", allow_preview=False,
+                                     columns=8, height=175, object_fit="contain", allow_preview=False, buttons=[],
                                      elem_id="stage-gallery")
                 with gr.Row():
                     prev = gr.Button("◀ Previous stage", size="sm", scale=1)
