@@ -115,20 +115,49 @@ def enlarge(image: np.ndarray, min_side: int) -> np.ndarray:
     return image.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else image
 
 
-def summarize_stages(stages, max_side: int = 256) -> list[StageView]:
-    """Eight ``core.StageTrace`` records (batch of one) -> eight :class:`StageView`."""
-    views = []
+@dataclass(frozen=True)
+class CompactStage:
+    """A StageTrace reduced right after the restore (pooled maps, norms): cheap to keep per session."""
+
+    index: int
+    name: str
+    level: int
+    resolution: tuple[int, int]
+    step: float
+    weights: np.ndarray
+    after_gradient: torch.Tensor   # C x h x w, long side <= max_side
+    after_proximal: torch.Tensor
+    correction: torch.Tensor
+    change_gradient: float
+    change_proximal: float
+
+
+def compact_stages(stages, max_side: int = 256) -> list[CompactStage]:
+    """Eight ``core.StageTrace`` records (batch of one) -> pooled :class:`CompactStage` records."""
+    out = []
     for k, s in enumerate(stages, start=1):
         z, x_out, corr = s.after_gradient[0].float().cpu(), s.after_proximal[0].float().cpu(), s.correction[0].float().cpu()
         x_in_norm = float(torch.linalg.vector_norm(z + corr)) or 1e-12
-        change_g = float(torch.linalg.vector_norm(corr)) / x_in_norm
-        change_p = float(torch.linalg.vector_norm(x_out - z)) / x_in_norm
-        pz, px, pc = pool(z, max_side), pool(x_out, max_side), pool(corr, max_side)
-        gradient_rgb, proximal_rgb = project_rgb([pz, px], pca_basis(px))
-        views.append(StageView(
-            index=k, name=s.name, level=s.level, resolution=tuple(int(v) for v in s.resolution),
-            channels=int(z.shape[0]), step=float(s.step), weights=s.weights[0].float().cpu().numpy(),
-            after_gradient=enlarge(gradient_rgb, max_side), after_proximal=enlarge(proximal_rgb, max_side),
-            correction=enlarge(colorize(torch.linalg.vector_norm(pc, dim=0)), max_side),
-            change_gradient=change_g, change_proximal=change_p))
-    return views
+        out.append(CompactStage(
+            index=k, name=s.name, level=s.level, resolution=tuple(int(v) for v in s.resolution), step=float(s.step),
+            weights=s.weights[0].float().cpu().numpy(), after_gradient=pool(z, max_side),
+            after_proximal=pool(x_out, max_side), correction=pool(corr, max_side),
+            change_gradient=float(torch.linalg.vector_norm(corr)) / x_in_norm,
+            change_proximal=float(torch.linalg.vector_norm(x_out - z)) / x_in_norm))
+    return out
+
+
+def render_stage(c: CompactStage, display_side: int = 256) -> StageView:
+    """Draw one compact stage: PCA colours for z and x, the correction magnitude as a heat map."""
+    gradient_rgb, proximal_rgb = project_rgb([c.after_gradient, c.after_proximal], pca_basis(c.after_proximal))
+    return StageView(
+        index=c.index, name=c.name, level=c.level, resolution=c.resolution, channels=int(c.after_gradient.shape[0]),
+        step=c.step, weights=c.weights, after_gradient=enlarge(gradient_rgb, display_side),
+        after_proximal=enlarge(proximal_rgb, display_side),
+        correction=enlarge(colorize(torch.linalg.vector_norm(c.correction, dim=0)), display_side),
+        change_gradient=c.change_gradient, change_proximal=c.change_proximal)
+
+
+def summarize_stages(stages, max_side: int = 256) -> list[StageView]:
+    """Eight ``core.StageTrace`` records (batch of one) -> eight drawable :class:`StageView`."""
+    return [render_stage(c, max_side) for c in compact_stages(stages, max_side)]

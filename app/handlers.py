@@ -23,12 +23,13 @@ from core.degradations import CANONICAL
 from . import plots
 from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
 from .config import AppConfig
-from .features import StageView, summarize_stages
+from .features import CompactStage, StageView, compact_stages, render_stage
 from .state import ModelHolder
 
 GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "uniform")] + \
     [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
 TILING_CHOICES = [("Auto", "auto"), ("Off", "off"), ("256 px", "256"), ("512 px", "512")]
+BROWSER_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".avif")
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "vlunet-studio"
 Progress = Callable[..., None]
 
@@ -39,18 +40,31 @@ class UploadError(ValueError):
 
 @dataclass
 class Session:
-    """What one browser session restored last (kept server-side in a ``gr.State``)."""
+    """What one browser session restored last (kept server-side in a ``gr.State``).
+
+    The stage trace is pooled during the restore and drawn on first look (``stages``), so drawing
+    costs nothing on the way to the restored image.
+    """
 
     input_path: str | None = None
-    stages: list[StageView] | None = None
+    compact: list[CompactStage] | None = field(default=None, repr=False)
     trace_note: str = "Restore an image to look inside the unfolding."
     guidance: str = ""
     embedding: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _views: list[StageView] | None = field(default=None, repr=False)
+
+    @property
+    def stages(self) -> list[StageView] | None:
+        if self._views is None and self.compact:
+            self._views = [render_stage(c) for c in self.compact]
+        return self._views
 
 
 @dataclass
 class RestoreOutcome:
-    before: Image.Image
+    """``before`` is the uploaded file, ``after`` the restored image, written to ``png_path``."""
+
+    before: str
     after: Image.Image
     png_path: str
     chart: go.Figure
@@ -114,7 +128,7 @@ def _save_png(image: Image.Image, source: str) -> str:
     folder = OUTPUT_DIR / uuid.uuid4().hex[:12]
     folder.mkdir()
     path = folder / f"{Path(source).stem[:60] or 'image'}-restored.png"
-    image.save(path, format="PNG")
+    image.save(path, format="PNG", compress_level=3)  # quick to write, still compact
     return str(path)
 
 
@@ -152,12 +166,13 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     if progress:
         progress(0.1, desc="Restoring")
     result = restorer.restore(path, degradation=degradation, tile=0 if trace else tile, trace=trace, progress=on_tile)
-    before = Image.open(path)
-    before = core.to_pil(*core.read_image(before, max_pixels=holder.config.max_pixels))
     png = _save_png(result.image, path)
+    before = path
+    if Path(path).suffix.lower() not in BROWSER_FORMATS:  # e.g. TIFF: show a PNG copy of what was read
+        before = _save_png(core.to_pil(*core.read_image(path, max_pixels=holder.config.max_pixels)), path)
     session = Session(input_path=path, guidance=result.guidance)
     if trace:
-        session.stages = summarize_stages(result.stages)
+        session.compact = compact_stages(result.stages)
         session.trace_note = f"The eight stages of the last restore ({width}×{height})."
     else:
         session.trace_note = (f"The last image ({width}×{height}) was restored in tiles: the stage trace needs one untiled "

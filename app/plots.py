@@ -80,6 +80,12 @@ def stage_changes(labels: Sequence[str], gradient: Sequence[float], proximal: Se
     return _layout(fig, 340, title=dict(text="Change of the estimate per stage", font=dict(size=14), y=0.98))
 
 
+def _photo(row_id: str) -> str:
+    """"val/<package>__<photo>/<degradation>/<n>" -> "<photo>" (other ids unchanged)."""
+    parts = str(row_id).split("/")
+    return parts[1].split("__")[-1] if len(parts) >= 3 else str(row_id)
+
+
 def atlas_scatter(points, title: str, user: tuple[float, float] | None = None) -> go.Figure:
     """UMAP scatter: ``points`` is a DataFrame with x, y, kind, degradation, split, text, id, predicted."""
     fig = go.Figure()
@@ -92,7 +98,7 @@ def atlas_scatter(points, title: str, user: tuple[float, float] | None = None) -
                 x=rows["x"], y=rows["y"], mode="markers", name=DISPLAY[name], legendgroup=name,
                 marker=dict(color=COLORS[name], size=7, opacity=0.85,
                             symbol=["circle" if s == "val" else "circle-open" for s in rows["split"]]),
-                customdata=np.stack([rows["id"], rows["split"], rows["predicted"]], axis=1),
+                customdata=np.stack([[_photo(i) for i in rows["id"]], rows["split"], rows["predicted"]], axis=1),
                 hovertemplate=f"<b>{DISPLAY[name]}</b><br>%{{customdata[0]}}<br>split %{{customdata[1]}}"
                               "<br>predicted %{customdata[2]}<extra></extra>"))
     if len(prompts):

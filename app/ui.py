@@ -86,7 +86,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
         low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512.
         Returns the (input, restored) pair, the detected-degradation chart, a summary and the restored PNG."""
         out = handlers.restore(holder, path, choice, text, tiling, progress)
-        return (out.before, out.after), out.chart, out.summary, out.png_path, out.session
+        return (out.before, out.png_path), out.chart, out.summary, out.png_path, out.session
 
     def unfolding(session):
         gallery, weights, changes, note = handlers.unfolding_overview(session)
@@ -184,9 +184,8 @@ def _examples(config: AppConfig, image: gr.Image) -> None:
     folder = Path(config.examples_dir)
     files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
     if files:
-        gr.Examples([[str(p)] for p in files], inputs=[image], label="Examples (click one, then Restore)",
-                    examples_per_page=8, cache_examples=False,
-                    example_labels=[_example_label(p.stem) for p in files])
+        gr.Examples([[str(p)] for p in files], inputs=[image], examples_per_page=8, cache_examples=False,
+                    label="Examples: " + ", ".join(_example_label(p.stem) for p in files) + " (click one, then Restore)")
 
 
 def _example_label(stem: str) -> str:

@@ -83,7 +83,7 @@ def test_restore_keeps_size_saves_png_and_traces_eight_stages(holder, tmp_path):
     calls = []
     out = handlers.restore(holder, path, "auto", "", "auto", progress=lambda f, desc="": calls.append((f, desc)))
     expected = holder.get().restore(path).image
-    assert out.after.size == out.before.size == (37, 31)
+    assert out.after.size == Image.open(out.before).size == (37, 31)
     saved = np.asarray(Image.open(out.png_path))
     assert np.array_equal(saved, np.asarray(expected)) and np.array_equal(saved, np.asarray(out.after))
     assert out.summary.startswith("**Restored 37×31**") and "auto-detected" in out.summary
@@ -111,8 +111,9 @@ def test_language_steering_changes_the_result(holder, tmp_path):
 
 
 def test_tiled_restore_explains_missing_trace_and_keeps_mode(holder, tmp_path):
-    path = photo(tmp_path / "gray.png", (90, 71), mode="LA")
+    path = photo(tmp_path / "gray.tif", (90, 71), mode="LA")
     out = handlers.restore(holder, path, "auto", "", "64")
+    assert out.before.endswith(".png") and Image.open(out.before).size == (90, 71)  # browsers cannot show TIFF
     assert out.session.stages is None and "tiles" in out.session.trace_note
     assert Image.open(out.png_path).mode == "LA" and Image.open(out.png_path).size == (90, 71)
     gallery, weights, changes, note = handlers.unfolding_overview(out.session)
