@@ -70,5 +70,5 @@ class ModelHolder:
         try:
             self.get()
         except ModelUnavailableError as exc:
-            return f"⚠️ **Restoration weights are not available.** {exc}"
+            return f"> ⚠️ **Restoration weights are not available.** {exc}"
         return f"Model ready: {self.note}."
