@@ -92,3 +92,14 @@ def test_missing_weights_are_reported_not_crashed(one_thread, image, tmp_path):
             client.predict(gradio_client.handle_file(image), "auto", "", "auto", api_name="/restore")
     finally:
         demo.close()
+
+
+def test_build_demo_loads_nothing_names_every_event_and_queues_one_restore():
+    calls = []
+    demo = build_demo(AppConfig(queue_size=9), restorer_factory=lambda cfg: calls.append(cfg))
+    assert calls == [] and not demo.studio_holder.loaded
+    fns = list(demo.fns.values())
+    assert all(fn.api_name for fn in fns)
+    restore = next(fn for fn in fns if fn.api_name == "restore")
+    assert restore.concurrency_limit == 1 and restore.concurrency_id == "model"
+    assert demo._queue.max_size == 9 and demo._queue.default_concurrency_limit == 1
