@@ -73,11 +73,12 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, labels: torch.Tens
 
 
 @torch.no_grad()
-def accuracy(encoder: DegradationEncoder, features: torch.Tensor, labels: torch.Tensor) -> float:
+def accuracy(encoder: DegradationEncoder, features: torch.Tensor, labels: torch.Tensor,
+             text_raw: list[torch.Tensor]) -> float:
     """Share of cached raw features whose nearest class prompt (after adaptation) is right."""
     was_training = encoder.training
     encoder.eval()
-    encoder.refresh_class_embeddings()
+    encoder.refresh_class_embeddings(text_raw)
     pred = encoder.logits(encoder.adapt_image(features)).argmax(-1)
     encoder.train(was_training)
     return float((pred == labels).float().mean())
@@ -124,7 +125,7 @@ def train(cfg: TrainEncoderConfig) -> dict[str, Any]:
     encoder.train()
     generator = torch.Generator().manual_seed(cfg.seed)
     bar = tqdm(range(start_epoch, cfg.epochs), desc="epochs", unit="epoch", initial=start_epoch, total=cfg.epochs)
-    val_acc, history = accuracy(encoder, val["features"], val["labels"]), []
+    val_acc, history = accuracy(encoder, val["features"], val["labels"], text_raw), []
     for epoch in bar:
         order = torch.randperm(len(data["labels"]), generator=generator)
         total = 0.0
@@ -138,14 +139,14 @@ def train(cfg: TrainEncoderConfig) -> dict[str, Any]:
             opt.step()
             sched.step()
             total += float(loss.detach())
-        val_acc = accuracy(encoder, val["features"], val["labels"])
+        val_acc = accuracy(encoder, val["features"], val["labels"], text_raw)
         history.append(round(total / steps_per_epoch, 4))
         bar.set_postfix(loss=f"{total / steps_per_epoch:.3f}", val_acc=f"{val_acc:.3f}")
         run_dir.mkdir(parents=True, exist_ok=True)
         torch.save({"adapters": encoder.adapter_state(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "epoch": epoch + 1}, last)
     encoder.eval()
-    encoder.refresh_class_embeddings()
+    encoder.refresh_class_embeddings(text_raw)
     figures = {"recipe": asdict(cfg), "train_samples": int(len(data["labels"])),
                "val_samples": int(len(val["labels"])), "val_accuracy_7": round(val_acc, 4), "loss_history": history,
                "cache_seconds": round(cache_s, 1), "total_seconds": round(time.perf_counter() - started, 1)}

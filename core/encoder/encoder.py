@@ -65,9 +65,15 @@ class DegradationEncoder(nn.Module):
         return self.text_adapter(self.encode_text_raw(texts).to(self.class_embeddings.device))
 
     @torch.no_grad()
-    def refresh_class_embeddings(self) -> torch.Tensor:
-        """Recompute the 7 x 512 class embeddings: mean of the unit-norm adapted prompt embeddings."""
-        rows = [F.normalize(self.encode_text(list(class_prompts(label))), dim=-1).mean(0) for label in LABELS]
+    def refresh_class_embeddings(self, raw_prompts: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Recompute the 7 x 512 class embeddings: mean of the unit-norm adapted prompt embeddings.
+
+        `raw_prompts` (one P_c x text_dim tensor of frozen prompt embeddings per label) skips the
+        text tower, as training does with its cached prompts.
+        """
+        if raw_prompts is None:
+            raw_prompts = [self.encode_text_raw(list(class_prompts(label))) for label in LABELS]
+        rows = [F.normalize(self.text_adapter(r.to(self.class_embeddings.device)), dim=-1).mean(0) for r in raw_prompts]
         self.class_embeddings.copy_(F.normalize(torch.stack(rows), dim=-1))
         self._classes_ready = True
         return self.class_embeddings
