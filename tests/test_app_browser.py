@@ -6,7 +6,6 @@ Needs Debian's ``chromium`` at /usr/bin/chromium (``apt-get install -y chromium`
 from __future__ import annotations
 
 import base64
-import io
 from pathlib import Path
 
 import numpy as np
