@@ -5,12 +5,14 @@
 Every method is evaluated on the same held-out photo suite (:func:`training.evaluate.load_suite`).
 Networks come from training runs (the latest checkpoint of each ``--runs`` folder; their budget --
 steps x batch x patch, wall time -- is printed beside them) and from shipped files (``--shipped``).
-Classical methods fill only the tasks they address; those given oracle information say so.
+Classical methods fill only the tasks they address; those given oracle information say so. Their
+results depend only on the suite and are cached in ``<out>/cache`` (``--fresh`` recomputes them).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -36,8 +38,7 @@ def run_entry(run: Path) -> tuple[str, str, Path]:
     cfg, summary = state["config"], state.get("summary", {})
     family = "promptir" if cfg["model"].startswith("promptir") else "vlunet"
     label = f"{LABELS[(family, cfg['guidance'])]} [{cfg['model']}, {summary.get('parameters', 0) / 1e6:.2f} M]"
-    budget = (f"{state['step']} steps x {cfg['batch_size']} x {cfg['patch_size']}^2, "
-              f"{summary.get('train_time_s', 0) / 60:.0f} min CPU")
+    budget = f"{state['step']} steps x {cfg['batch_size']} patches of {cfg['patch_size']}^2"
     weights = folder / "ema.safetensors"
     return label, budget, weights if weights.is_file() else folder / "model.safetensors"
 
@@ -45,8 +46,8 @@ def run_entry(run: Path) -> tuple[str, str, Path]:
 def shipped_entry(path: Path) -> tuple[str, str, Path]:
     from core.checkpoint import checkpoint_info
     info = checkpoint_info(path)
-    budget = (f"{info.get('steps', '?')} steps x {info.get('batch_size', '?')} x {info.get('patch_size', '?')}^2, "
-              f"{float(info.get('train_time_s', 0)) / 60:.0f} min CPU")
+    budget = (f"{info.get('steps', '?')} steps x {info.get('batch_size', '?')} patches of {info.get('patch_size', '?')}^2, "
+              f"{float(info.get('train_time_s', 0)) / 60:.0f} min wall on a shared CPU thread")
     return f"VLU-Net shipped ({path.name})", budget, path
 
 
@@ -75,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", nargs="*", type=Path, default=[Path(r) for r in DEFAULT_RUNS])
     parser.add_argument("--shipped", nargs="*", type=Path, default=[Path("assets/models/vlunet-tiny.safetensors")])
     parser.add_argument("--photos", default="data/photos")
-    parser.add_argument("--crop", type=int, default=256)
-    parser.add_argument("--crops-per-photo", type=int, default=1)
+    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--crops-per-photo", type=int, default=2)
     parser.add_argument("--classical", nargs="*", default=list(METHODS), help="classical methods to include")
+    parser.add_argument("--fresh", action="store_true", help="recompute the cached classical results")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("runs/compare"))
     args = parser.parse_args(argv)
@@ -102,11 +104,17 @@ def main(argv: list[str] | None = None) -> int:
         guided = encoder if hasattr(network, "stages") else None
         frames.append(evaluate(network_method(network, guided), images, detected).assign(method=label, budget=budget))
         print(f"evaluated {label}", file=sys.stderr)
-    for name in args.classical:
+    for name in args.classical:   # deterministic given the suite: cached under <out>/cache
         applies, fn = METHODS[name]
         subset = [im for im in images if im.task in applies]
-        if subset:
-            frames.append(evaluate(fn, subset).assign(method=name, budget="no training"))
+        cache = args.out / "cache" / f"{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}-{args.crop}x{args.crops_per_photo}.csv"
+        if subset and cache.is_file() and not args.fresh:
+            frames.append(pd.read_csv(cache, keep_default_na=False))
+        elif subset:
+            frame = evaluate(fn, subset).assign(method=name, budget="no training")
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(cache, index=False)
+            frames.append(frame)
             print(f"evaluated {name}", file=sys.stderr)
     long = pd.concat(frames, ignore_index=True)
     wide = table(long, tasks)
