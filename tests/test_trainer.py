@@ -128,6 +128,15 @@ def test_one_step_with_guidance_writes_everything(tmp_path, photos, monkeypatch,
     assert (run / "curves.html").stat().st_size > 10_000
 
 
+def test_resume_refuses_other_encoder_adapters(tmp_path, photos, monkeypatch, capsys):
+    run = args(tmp_path, photos, "enc", "steps=1", "val_every=5")
+    monkeypatch.setattr(loop_module, "load_encoder", lambda cfg, device: (StubEncoder(), {"file": "a", "sha256": "aa"}))
+    assert train_restorer.main(run) == 0
+    monkeypatch.setattr(loop_module, "load_encoder", lambda cfg, device: (StubEncoder(), {"file": "b", "sha256": "bb"}))
+    assert train_restorer.main([*run[:-2], "steps=2", "val_every=5"]) == 2
+    assert "other encoder adapters" in capsys.readouterr().err
+
+
 def test_guidance_vectors_are_unit_norm():
     d = loop_module.guidance_vectors(StubEncoder(), torch.rand(3, 3, 16, 16))
     assert d.shape == (3, 512) and torch.allclose(d.norm(dim=1), torch.ones(3))

@@ -23,7 +23,7 @@ from .data import BatchPlan, batch_loader, patch_dataset, photo_suite, psnr_batc
 from .ddp import Distributed
 from .logs import CsvLog, write_curves
 from .models import build_network, count_parameters, uses_guidance
-from .state import latest_checkpoint, load_checkpoint, save_checkpoint
+from .state import ResumeError, latest_checkpoint, load_checkpoint, save_checkpoint
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -97,6 +97,11 @@ def train(cfg: TrainConfig) -> dict:
     if folder is not None:
         restored = load_checkpoint(folder, network, optimizer, ema)
         start, elapsed = restored.step, float(restored.state.get("elapsed_s", 0.0))
+        trained_with = (restored.state.get("summary") or {}).get("encoder")
+        if guided and trained_with and trained_with.get("sha256") != encoder_record["sha256"]:
+            raise ResumeError(f"{folder} was trained with other encoder adapters (sha256 {trained_with['sha256'][:12]}...) "
+                              f"than {cfg.encoder or 'the shipped default'} ({encoder_record['sha256'][:12]}...); "
+                              "pass encoder=<that file> or start a new run")
     model = ddp.wrap(network, find_unused=uses_guidance(network) and not guided)
 
     dataset = patch_dataset(cfg.photos, cfg.tasks, cfg.patch_size, cfg.seed, cfg.repeat, cfg.scale_range)
