@@ -117,7 +117,7 @@ def enlarge(image: np.ndarray, min_side: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CompactStage:
-    """A StageTrace reduced right after the restore (pooled maps, norms): cheap to keep per session."""
+    """A StageTrace reduced to what the Unfolding tab draws (pooled maps, norms)."""
 
     index: int
     name: str

@@ -23,7 +23,7 @@ from core.degradations import CANONICAL
 from . import plots
 from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
 from .config import AppConfig
-from .features import CompactStage, StageView, compact_stages, render_stage
+from .features import StageView, compact_stages, render_stage
 from .state import ModelHolder
 
 GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "uniform")] + \
@@ -42,12 +42,13 @@ class UploadError(ValueError):
 class Session:
     """What one browser session restored last (kept server-side in a ``gr.State``).
 
-    The stage trace is pooled during the restore and drawn on first look (``stages``), so drawing
-    costs nothing on the way to the restored image.
+    The restore leaves the network's full stage trace in ``trace``; the first look at ``stages``
+    (the Unfolding event chained after the restore) pools and draws it and lets the full-size
+    maps go, so none of that work delays the restored image.
     """
 
     input_path: str | None = None
-    compact: list[CompactStage] | None = field(default=None, repr=False)
+    trace: list | None = field(default=None, repr=False)
     trace_note: str = "Restore an image to look inside the unfolding."
     guidance: str = ""
     embedding: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
@@ -55,8 +56,9 @@ class Session:
 
     @property
     def stages(self) -> list[StageView] | None:
-        if self._views is None and self.compact:
-            self._views = [render_stage(c) for c in self.compact]
+        if self._views is None and self.trace:
+            self._views = [render_stage(c) for c in compact_stages(self.trace)]
+            self.trace = None
         return self._views
 
 
@@ -172,7 +174,7 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
         before = _save_png(core.to_pil(*core.read_image(path, max_pixels=holder.config.max_pixels)), path)
     session = Session(input_path=path, guidance=result.guidance)
     if trace:
-        session.compact = compact_stages(result.stages)
+        session.trace = result.stages
         session.trace_note = f"The eight stages of the last restore ({width}×{height})."
     else:
         session.trace_note = (f"The last image ({width}×{height}) was restored in tiles: the stage trace needs one untiled "
