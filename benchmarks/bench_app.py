@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 summary = page.locator("#restore-summary").inner_text()
                 took = float(re.search(r"in ([\d.]+) s", summary).group(1))
                 network = float(re.search(r"network ([\d.]+) s", summary).group(1))
+                page.wait_for_selector("#download-button:not([disabled])")  # the chained Unfolding event is done
                 label = "warm-up" if run == 0 else f"run {run}"
                 print(f"{label}: shown after {elapsed:.2f} s (server restore {took:.2f} s, network {network:.2f} s)")
                 if run:
