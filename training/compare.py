@@ -91,13 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         entries = [run_entry(r) for r in args.runs] + [shipped_entry(p) for p in args.shipped if p.is_file()]
         images = load_suite("photos", args.photos, crop=args.crop, crops_per_photo=args.crops_per_photo)
-        from core.encoder import DegradationEncoder
-        encoder = DegradationEncoder.from_pretrained()
+        encoder = None
+        if entries:
+            from core.encoder import DegradationEncoder
+            encoder = DegradationEncoder.from_pretrained()
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tasks = list(dict.fromkeys(im.task for im in images))
-    detected = detect(encoder, images)
+    detected = detect(encoder, images) if entries else None
     frames = [evaluate(None, images).assign(method="degraded input", budget="")]
     for label, budget, weights in entries:
         network = load_network(weights)
