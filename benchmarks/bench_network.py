@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", nargs="+", default=["256", "512"])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-authors", action="store_true", help="skip the authors-style comparison")
+    p.add_argument("--no-restore", action="store_true", help="skip the 512x512 restore")
     p.add_argument("--no-big", action="store_true", help="skip the 4000x3000 restore")
     p.add_argument("--case", nargs=5, metavar=("KIND", "MODEL", "SIZE", "STYLE", "REPEATS"),
                    help=argparse.SUPPRESS)
@@ -126,23 +127,25 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
-    rows = []
+    print("| case | model | size | execution | median s | min s | process peak MiB | above start MiB | note |")
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+
+    def show(r: dict) -> dict:
+        print(f"| {r['kind']} | {r['model']} | {r['size']} | {r['style']} | {r['seconds']:.3f} | "
+              f"{r['min']:.3f} | {r['peak_mib']:.0f} | {r['extra_mib']:.0f} | {r['note']} |", flush=True)
+        return r
+
     for model in args.models:
         for size in args.sizes:
-            ours = _child(["forward", model, size, "ours", str(args.repeats)])
-            rows.append(ours)
+            ours = show(_child(["forward", model, size, "ours", str(args.repeats)]))
             if not args.no_authors:
                 theirs = _child(["forward", model, size, "authors", str(args.repeats)])
                 theirs["note"] = f"ours is {theirs['seconds'] / ours['seconds']:.2f}x faster"
-                rows.append(theirs)
-    rows.append(_child(["restore", "vlunet-tiny", "512", "ours", str(args.repeats)]))
+                show(theirs)
+    if not args.no_restore:
+        show(_child(["restore", "vlunet-tiny", "512", "ours", str(args.repeats)]))
     if not args.no_big:
-        rows.append(_child(["restore", "vlunet-tiny", "4000x3000", "ours", "1"]))
-    print("| case | model | size | execution | median s | min s | process peak MiB | above start MiB | note |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['kind']} | {r['model']} | {r['size']} | {r['style']} | {r['seconds']:.3f} | "
-              f"{r['min']:.3f} | {r['peak_mib']:.0f} | {r['extra_mib']:.0f} | {r['note']} |")
+        show(_child(["restore", "vlunet-tiny", "4000x3000", "ours", "1"]))
     return 0
 
 
