@@ -29,6 +29,15 @@ def rng() -> torch.Generator:
 
 
 @pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine more threads oversubscribe and crawl."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def tiny_net_kwargs() -> dict:
     return dict(TINY_NET)
 

@@ -13,13 +13,7 @@ from training.trainer.data import SuiteImage
 from training.trainer.models import count_parameters, load_network, save_network
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine more threads oversubscribe and crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_promptir_has_the_parameter_count_of_vlunet_tiny():

@@ -45,13 +45,7 @@ def photos(tmp_path) -> Path:
     return make_photos(tmp_path / "photos")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread (the runs set threads=1 too): on a shared 2-core machine more oversubscribe."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def args(tmp_path: Path, photos: Path, name: str, *extra: str) -> list[str]:
