@@ -29,6 +29,9 @@ class TrainConfig:
 
     Model: ``model`` is a registered VLU-Net (``core.list_models()``) or a baseline network
     (``training.baselines.list_baselines()``); ``model_overrides`` are its constructor keys.
+    Fine-tuning: ``init_from`` is a weight file of the same network (``save_network`` /
+    ``core.save_model`` format) loaded into the network and its EMA before step 0; the optimiser,
+    schedule and data start afresh (a resumed run ignores it).
     Guidance: ``"encoder"`` feeds ``degradation_vector(encoder.encode_image(degraded))``
     (paper Sec. 3.2); ``"uniform"`` feeds ``d=None`` (ablation (a), uniform retrieval).
     Schedule: ``warmup_steps`` linear from 0, then cosine from ``lr`` to ``min_lr`` at ``steps``.
@@ -41,10 +44,12 @@ class TrainConfig:
     model_overrides: dict[str, Any] = field(default_factory=dict)
     guidance: str = "encoder"
     encoder: str | None = None            # registered encoder name or adapter file (None: default)
+    init_from: str | None = None          # weights to start from (fine-tuning); None = random init
     # data
     photos: str = "data/photos"
     tasks: tuple[str, ...] = CANONICAL
     repeat: int = 1
+    task_repeat: dict[str, int] = field(default_factory=dict)   # per-task repeat, overrides `repeat`
     scale_range: tuple[float, float] = (0.35, 1.0)
     patch_size: int = 64
     batch_size: int = 8                   # per process
@@ -89,6 +94,15 @@ class TrainConfig:
         unknown = [t for t in self.tasks if t not in CANONICAL]
         if unknown or not self.tasks:
             raise TrainConfigError(f"tasks must be a non-empty subset of {CANONICAL}, got {unknown or '[]'}")
+        for task, times in self.task_repeat.items():
+            if task not in self.tasks:
+                raise TrainConfigError(f"task_repeat names {task!r}, which is not in tasks {list(self.tasks)}")
+            if not isinstance(times, int) or isinstance(times, bool) or times < 1:
+                raise TrainConfigError(f"task_repeat[{task!r}] must be an integer >= 1, got {times!r}")
+
+    def repeat_of(self, task: str) -> int:
+        """How many times each train photo is used per epoch for ``task``."""
+        return self.task_repeat.get(task, self.repeat)
 
     @property
     def run_dir(self) -> Path:

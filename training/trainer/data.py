@@ -36,11 +36,13 @@ def list_photos(root: str | Path, split: str) -> list[Path]:
     return paths
 
 
-def patch_dataset(photos_root: str | Path, tasks, patch_size: int, seed: int, repeat: int = 1,
+def patch_dataset(photos_root: str | Path, tasks, patch_size: int, seed: int, repeat: int | dict[str, int] = 1,
                   scale_range=(0.35, 1.0)) -> PatchDataset:
-    """Patches of the train photos, every task in ``tasks`` synthesised on the fly."""
+    """Patches of the train photos, every task in ``tasks`` synthesised on the fly; ``repeat`` is
+    one count for all tasks or a ``{task: count}`` mapping (the share of each task per epoch)."""
     photos = tuple(list_photos(photos_root, "train"))
-    return PatchDataset([SyntheticTask(t, photos, repeat, tuple(scale_range)) for t in tasks],
+    times = repeat if isinstance(repeat, dict) else {t: repeat for t in tasks}
+    return PatchDataset([SyntheticTask(t, photos, times[t], tuple(scale_range)) for t in tasks],
                         patch_size=patch_size, seed=seed)
 
 

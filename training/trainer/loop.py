@@ -11,6 +11,7 @@ import hashlib
 import math
 import time
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,7 @@ from .config import TrainConfig
 from .data import BatchPlan, batch_loader, patch_dataset, photo_suite, psnr_batch
 from .ddp import Distributed
 from .logs import CsvLog, write_curves
-from .models import build_network, count_parameters, uses_guidance
+from .models import build_network, count_parameters, load_network, uses_guidance
 from .state import ResumeError, latest_checkpoint, load_checkpoint, save_checkpoint
 
 
@@ -48,6 +49,18 @@ def guidance_vectors(encoder, degraded: torch.Tensor) -> torch.Tensor | None:
         return None
     with torch.no_grad():
         return degradation_vector(encoder.encode_image(degraded))
+
+
+def init_weights(path: str, network: torch.nn.Module, ema: torch.nn.Module | None) -> None:
+    """Load the weight file ``path`` (same network and configuration) into ``network`` and ``ema``."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"init_from: {path} does not exist")
+    source = load_network(path)
+    if type(source) is not type(network) or source.config != network.config:
+        raise ResumeError(f"init_from: {path} holds a different network ({type(source).__name__} {source.config})")
+    for target in (network, ema):
+        if target is not None:
+            target.load_state_dict(source.state_dict())
 
 
 @torch.no_grad()
@@ -102,16 +115,19 @@ def train(cfg: TrainConfig) -> dict:
             raise ResumeError(f"{folder} was trained with other encoder adapters (sha256 {trained_with['sha256'][:12]}...) "
                               f"than {cfg.encoder or 'the shipped default'} ({encoder_record['sha256'][:12]}...); "
                               "pass encoder=<that file> or start a new run")
+    elif cfg.init_from:
+        init_weights(cfg.init_from, network, ema)
     model = ddp.wrap(network, find_unused=uses_guidance(network) and not guided)
 
-    dataset = patch_dataset(cfg.photos, cfg.tasks, cfg.patch_size, cfg.seed, cfg.repeat, cfg.scale_range)
+    dataset = patch_dataset(cfg.photos, cfg.tasks, cfg.patch_size, cfg.seed,
+                            {t: cfg.repeat_of(t) for t in cfg.tasks}, cfg.scale_range)
     plan = BatchPlan(len(dataset), cfg.batch_size, ddp.world_size, ddp.rank, cfg.seed)
     suite = photo_suite(cfg.photos, "val", cfg.tasks, crop=cfg.val_crop, crops_per_photo=cfg.val_crops_per_photo,
                         resize_short=2 * cfg.val_crop, seed=cfg.seed) if ddp.is_main else []
     log = CsvLog(run_dir / "log.csv", resume_step=start) if ddp.is_main else None
     info = {"model": cfg.model, "parameters": count_parameters(network), "guidance": cfg.guidance,
             "data": f"{cfg.photos} train photos x {', '.join(cfg.tasks)} (synthetic, core.degradations)",
-            "patch_size": cfg.patch_size, "batch_size": cfg.batch_size * ddp.world_size, "encoder": encoder_record}
+            "patch_size": cfg.patch_size, "init_from": cfg.init_from, "batch_size": cfg.batch_size * ddp.world_size, "encoder": encoder_record}
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else nullcontext()
 
     curves_at = [-math.inf]
