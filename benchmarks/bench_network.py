@@ -1,17 +1,27 @@
-"""Speed and memory of the network and the Restorer on this machine's CPU.
+"""Speed and memory of the network, its equal-parameter baseline and the Restorer on this CPU.
 
-    python benchmarks/bench_network.py                      # the full table (a few minutes)
-    python benchmarks/bench_network.py --sizes 256 --models vlunet-tiny --no-big
+    python benchmarks/bench_network.py                      # the full table (long: see --help)
+    python benchmarks/bench_network.py --models vlunet-tiny --sizes 256 512 --no-big
 
 Every case runs in a fresh process, so each peak-memory figure (the process's peak resident
 set, from getrusage) belongs to that case alone. Rows:
 
 * ``forward``: one network forward (inference mode, batch 1, random weights of the named
-  configuration; speed does not depend on the weights), ours and, for comparison, the same
-  network executed the way the authors' code executes it (benchmarks/authors_style.py);
+  configuration; speed does not depend on the weights); images/s = 1 / median time.
+  For every VLU-Net configuration two comparisons run in the same invocation:
+  ``authors-style``, the same network executed the way the authors' code executes it
+  (benchmarks/authors_style.py, sizes up to ``--authors-max``), and ``baseline``, the
+  Restormer/PromptIR-style end-to-end network of equal parameter count
+  (``training.baselines``: promptir-tiny / promptir-paper), executed channels-last like ours;
+  their notes give the ratios;
+* ``tiled``: a 4000 x 3000 input through 512-pixel tiles overlapping by 32 (what
+  ``Restorer.restore`` does above one megapixel); ``--big-tiles K`` stops after K of the tiles
+  and reports the measured seconds per tile (peak memory is reached at the first tile: the
+  accumulators are allocated before it);
 * ``restore``: ``Restorer.restore`` of a 512 x 512 photo end to end, encoder included
-  (the shipped encoder when present; the shipped network weights when present);
-* ``restore 4000x3000``: a 12-megapixel photo through automatic 512-pixel tiles.
+  (the shipped encoder and network weights when present).
+Cases whose single forward is long (``--long-after`` seconds, measured on the first run) are
+timed once after that first run instead of ``--repeats`` times.
 """
 from __future__ import annotations
 
@@ -37,14 +47,39 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _timed(fn, repeats: int) -> list[float]:
-    fn()  # warm-up: oneDNN primitive creation
+BASELINE_OF = {"vlunet-tiny": "promptir-tiny", "vlunet-paper": "promptir-paper"}
+BIG = "4000x3000"
+
+
+def _timed(fn, repeats: int, long_after: float = float("inf")) -> list[float]:
+    """Times of ``repeats`` calls after one warm-up call (oneDNN primitive creation); when the
+    warm-up alone takes over ``long_after`` seconds, one more call is timed instead."""
+    t = time.perf_counter()
+    fn()
+    if time.perf_counter() - t > long_after:
+        repeats = 1
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
     return times
+
+
+class _EnoughTiles(Exception):
+    pass
+
+
+def _network(model: str):
+    """(network in eval mode, parameter count); VLU-Net configurations or training baselines."""
+    import torch
+    import core
+    if model in core.list_models():
+        net = core.create_model(model)
+    else:
+        from training.baselines import create_baseline
+        net = create_baseline(model)   # run channels-last through its input (see run_case)
+    return net.eval(), sum(p.numel() for p in net.parameters())
 
 
 def _photo(width: int, height: int):
@@ -73,30 +108,54 @@ def _restorer(model: str):
     return core.Restorer(net, encoder), f"weights {weights}, encoder {enc}"
 
 
-def run_case(kind: str, model: str, size: str, style: str, repeats: int) -> dict:
+def run_case(kind: str, model: str, size: str, style: str, repeats: int,
+             long_after: float = 60.0, big_tiles: int = 0) -> dict:
     import torch
-    import core
     torch.manual_seed(0)
     w, h = (int(v) for v in size.split("x")) if "x" in size else (int(size), int(size))
-    note = ""
-    if kind == "forward":
-        net = core.create_model(model).eval()
+    note, params, tiles = "", None, None
+    if kind in ("forward", "tiled"):
+        net, params = _network(model)
         x, d = torch.rand(1, 3, h, w), torch.randn(1, 512)
+        if style == "baseline":
+            x = x.contiguous(memory_format=torch.channels_last)
         base = _rss_mib()
         with torch.inference_mode():
-            if style == "authors":
+            if kind == "tiled":
+                from core.restorer import DEFAULT_OVERLAP, DEFAULT_TILE
+                from core.tiling import apply_tiled
+                done = []
+
+                def on_tile(i: int, total: int) -> None:
+                    done[:] = [i, total]
+                    if big_tiles and i >= big_tiles:
+                        raise _EnoughTiles
+
+                net(x[..., :DEFAULT_TILE, :DEFAULT_TILE], d)   # warm-up on one tile
+                t = time.perf_counter()
+                try:
+                    apply_tiled(lambda tile: net(tile, d), x, DEFAULT_TILE, DEFAULT_OVERLAP, net.multiple, on_tile=on_tile)
+                except _EnoughTiles:
+                    pass
+                elapsed = time.perf_counter() - t
+                tiles = done[1]
+                per_tile = elapsed / done[0]
+                times = [elapsed if done[0] == done[1] else per_tile * done[1]]
+                note = (f"{done[1]} tiles, {per_tile:.2f} s per tile" if done[0] == done[1] else
+                        f"{done[0]} of {done[1]} tiles run, {per_tile:.2f} s per tile; total = per tile x {done[1]}")
+            elif style == "authors":
                 from benchmarks.authors_style import authors_execution
                 with authors_execution():
-                    times = _timed(lambda: net(x, d), repeats)
+                    times = _timed(lambda: net(x, d), repeats, long_after)
             else:
-                times = _timed(lambda: net(x, d), repeats)
+                times = _timed(lambda: net(x, d), repeats, long_after)
     else:
         restorer, note = _restorer(model)
         photo = _photo(w, h)
         base = _rss_mib()
-        times = _timed(lambda: restorer.restore(photo), repeats)
-    return {"kind": kind, "model": model, "size": f"{w}x{h}", "style": style,
-            "seconds": statistics.median(times), "min": min(times),
+        times = _timed(lambda: restorer.restore(photo), repeats, long_after)
+    return {"kind": kind, "model": model, "params": params, "size": f"{w}x{h}", "style": style,
+            "seconds": statistics.median(times), "runs": len(times),
             "peak_mib": _peak_mib(), "extra_mib": _peak_mib() - base, "note": note}
 
 
@@ -112,40 +171,57 @@ def _child(args: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["vlunet-tiny", "vlunet-paper"])
-    p.add_argument("--sizes", nargs="+", default=["256", "512"])
+    p.add_argument("--sizes", nargs="+", default=["256", "512", "1024"])
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--long-after", type=float, default=60.0,
+                   help="a case whose warm-up forward takes longer is timed once (default 60 s)")
+    p.add_argument("--authors-max", type=int, default=512, help="largest size of the authors-style rows")
     p.add_argument("--no-authors", action="store_true", help="skip the authors-style comparison")
+    p.add_argument("--no-baseline", action="store_true", help="skip the equal-parameter baseline")
     p.add_argument("--no-restore", action="store_true", help="skip the 512x512 restore")
-    p.add_argument("--no-big", action="store_true", help="skip the 4000x3000 restore")
-    p.add_argument("--case", nargs=5, metavar=("KIND", "MODEL", "SIZE", "STYLE", "REPEATS"),
+    p.add_argument("--no-big", action="store_true", help=f"skip the {BIG} tiled forward")
+    p.add_argument("--big-tiles", type=int, default=0,
+                   help=f"run only this many tiles of the {BIG} case (0 = all) and scale the time")
+    p.add_argument("--case", nargs=7, metavar=("KIND", "MODEL", "SIZE", "STYLE", "REPEATS", "LONG", "TILES"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.case:
-        kind, model, size, style, repeats = args.case
-        print(json.dumps(run_case(kind, model, size, style, int(repeats))))
+        kind, model, size, style, repeats, long_after, tiles = args.case
+        print(json.dumps(run_case(kind, model, size, style, int(repeats), float(long_after), int(tiles))))
         return 0
 
     import torch
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
-    print("| case | model | size | execution | median s | min s | process peak MiB | above start MiB | note |")
-    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    print("| case | model | parameters | size | execution | median s | runs | images/s | process peak MiB | above start MiB | note |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
 
-    def show(r: dict) -> dict:
-        print(f"| {r['kind']} | {r['model']} | {r['size']} | {r['style']} | {r['seconds']:.3f} | "
-              f"{r['min']:.3f} | {r['peak_mib']:.0f} | {r['extra_mib']:.0f} | {r['note']} |", flush=True)
+    def run(kind: str, model: str, size: str, style: str, ours: dict | None = None) -> dict:
+        r = _child([kind, model, size, style, str(args.repeats), str(args.long_after), str(args.big_tiles)])
+        if ours is not None and style == "authors":
+            r["note"] = f"ours is {r['seconds'] / ours['seconds']:.2f}x faster"
+        elif ours is not None:
+            r["note"] = "; ".join(n for n in (r["note"], f"VLU-Net takes {ours['seconds'] / r['seconds']:.2f}x its time, "
+                                  f"{ours['peak_mib'] / r['peak_mib']:.2f}x its peak memory") if n)
+        params = f"{r['params']:,}" if r["params"] else ""
+        print(f"| {r['kind']} | {r['model']} | {params} | {r['size']} | {r['style']} | {r['seconds']:.3f} | "
+              f"{r['runs']} | {1 / r['seconds']:.3g} | {r['peak_mib']:.0f} | {r['extra_mib']:.0f} | {r['note']} |",
+              flush=True)
         return r
 
     for model in args.models:
+        partner = None if args.no_baseline else BASELINE_OF.get(model)
         for size in args.sizes:
-            ours = show(_child(["forward", model, size, "ours", str(args.repeats)]))
-            if not args.no_authors:
-                theirs = _child(["forward", model, size, "authors", str(args.repeats)])
-                theirs["note"] = f"ours is {theirs['seconds'] / ours['seconds']:.2f}x faster"
-                show(theirs)
+            ours = run("forward", model, size, "ours")
+            if not args.no_authors and int(size.split("x")[0]) <= args.authors_max:
+                run("forward", model, size, "authors", ours)
+            if partner:
+                run("forward", partner, size, "baseline", ours)
+        if not args.no_big:
+            ours = run("tiled", model, BIG, "ours")
+            if partner:
+                run("tiled", partner, BIG, "baseline", ours)
     if not args.no_restore:
-        show(_child(["restore", "vlunet-tiny", "512", "ours", str(args.repeats)]))
-    if not args.no_big:
-        show(_child(["restore", "vlunet-tiny", "4000x3000", "ours", "1"]))
+        run("restore", "vlunet-tiny", "512", "ours")
     return 0
 
 
