@@ -1,22 +1,28 @@
 """Training throughput: patches per second of one optimiser step, split into its parts.
 
-    python benchmarks/bench_training.py                                   # vlunet-tiny, 8 x 64^2, 1 thread
-    python benchmarks/bench_training.py --model promptir-tiny --batch 8 --patch 64
-    python benchmarks/bench_training.py --encoder default                 # include d_I from the encoder
+    python benchmarks/bench_training.py                     # vlunet-tiny vs promptir-tiny, 8 x 64^2, 1 thread
+    python benchmarks/bench_training.py --models vlunet-paper promptir-paper --batch 2 --patch 128
+    python benchmarks/bench_training.py --encoder default   # include d_I from the encoder
 
 For ``--steps`` steps after one warm-up step: data (PatchDataset items of the photo corpus,
 synthesis included), encoder (``degradation_vector(encode_image)``, when asked), and the
-network's forward + backward + AdamW step. Prints seconds per step and patches per second.
+network's forward + backward + AdamW step. Prints seconds per step and patches per second for
+each model (by default VLU-Net and its equal-parameter baseline, measured in the same run, with
+their ratio).
 The figures depend on what else runs on the machine; report the load with them.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.degradations import CANONICAL
 from training.trainer.data import BatchPlan, batch_loader, patch_dataset
@@ -24,19 +30,10 @@ from training.trainer.loop import guidance_vectors
 from training.trainer.models import build_network, count_parameters, uses_guidance
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="vlunet-tiny")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--patch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--photos", default="data/photos")
-    parser.add_argument("--encoder", default="none", help="'none' (uniform retrieval), 'default' or an adapter file")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+def measure(model: str, args: argparse.Namespace) -> dict:
+    """Seconds per step of data, encoder and network for ``model`` (after one warm-up step)."""
     torch.manual_seed(0)
-    network = build_network(args.model)
+    network = build_network(model)
     encoder = None
     if args.encoder != "none" and uses_guidance(network):
         from core.encoder import DegradationEncoder
@@ -61,12 +58,31 @@ def main(argv: list[str] | None = None) -> int:
             for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2)):
                 times[key] += dt
     per_step = {k: v / args.steps for k, v in times.items()}
-    total = sum(per_step.values())
-    print(f"{args.model} ({count_parameters(network) / 1e6:.2f} M parameters), batch {args.batch} x {args.patch}^2, "
-          f"{args.threads} thread(s), encoder {args.encoder}, load average {os.getloadavg()[0]:.1f}")
-    for key, value in per_step.items():
-        print(f"  {key:8s} {value:7.3f} s/step")
-    print(f"  total    {total:7.3f} s/step = {args.batch / total:.2f} patches/s")
+    return {"model": model, "parameters": count_parameters(network), **per_step, "total": sum(per_step.values())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["vlunet-tiny", "promptir-tiny"])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--patch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--photos", default="data/photos")
+    parser.add_argument("--encoder", default="none", help="'none' (uniform retrieval), 'default' or an adapter file")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"batch {args.batch} x {args.patch}^2, {args.steps} steps after one warm-up, {args.threads} thread(s), "
+          f"encoder {args.encoder}, load average {os.getloadavg()[0]:.1f}")
+    print("| model | parameters | data s/step | encoder s/step | network s/step | total s/step | patches/s | note |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
+    first = None
+    for model in args.models:
+        r = measure(model, args)
+        note = f"{model} / {first['model']}: {r['total'] / first['total']:.2f}x the step time" if first else ""
+        first = first or r
+        print(f"| {model} | {r['parameters']:,} | {r['data']:.3f} | {r['encoder']:.3f} | {r['network']:.3f} | "
+              f"{r['total']:.3f} | {args.batch / r['total']:.2f} | {note} |", flush=True)
     return 0
 
 
