@@ -14,7 +14,10 @@ class AppConfig:
 
     model: registered weights name or checkpoint path (None: the shipped default).
     encoder: registered encoder name ("offline", "clip"), a file, or None for the default.
-    max_pixels / max_file_mb: upload limits, checked before any work (clear messages).
+    max_pixels / max_file_mb: upload limits, checked from the file's header before any pixel
+        is decoded (clear messages; decompression bombs are refused the same way).
+    max_aspect: longest side over shortest side accepted (a 1×20000 strip is refused: the
+        encoder sees a centre square of the picture, and its resized view would be gigapixels).
     queue_size: requests waiting at most; ``concurrency``: restores running at once (the
         2-core CPU runs one at a time: torch already uses both cores).
     trace_max_pixels: above this size the unfolding trace is not recorded (it needs an
@@ -28,6 +31,7 @@ class AppConfig:
     device: str = "cpu"
     max_pixels: int = 8_000_000
     max_file_mb: float = 25.0
+    max_aspect: float = 32.0
     queue_size: int = 16
     concurrency: int = 1
     trace_max_pixels: int = 1024 * 1024

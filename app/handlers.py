@@ -5,6 +5,7 @@ The UI in :mod:`app.ui` wires these to components and turns their one-line error
 """
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 import uuid
@@ -19,6 +20,7 @@ from PIL import Image
 
 import core
 from core.degradations import CANONICAL
+from core.imageio import ImageInfo, ImageReadError, ImageTooLargeError, open_image, probe_image
 
 from . import plots
 from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
@@ -30,6 +32,8 @@ GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "unifo
     [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
 TILING_CHOICES = [("Auto", "auto"), ("Off", "off"), ("256 px", "256"), ("512 px", "512")]
 BROWSER_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".avif")
+BROWSER_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA")  # 8-bit modes every browser draws as PIL reads them
+EXIF_ORIENTATION = 0x0112
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "vlunet-studio"
 Progress = Callable[..., None]
 
@@ -74,27 +78,70 @@ class RestoreOutcome:
     session: Session
 
 
-def check_upload(path: str | None, config: AppConfig) -> tuple[int, int]:
-    """(width, height) of the uploaded file, or UploadError if it is absent, too big or unreadable."""
+def check_upload(path: str | None, config: AppConfig) -> ImageInfo:
+    """What the uploaded file's header says, or UploadError (one line) if it is absent, empty, too
+    big, not an image, a decompression bomb or a strip too thin to restore. Reads the header only:
+    nothing is decoded, so refusing a file that claims 60000×60000 pixels costs microseconds."""
     if not path:
         raise UploadError("no image: drop a photo on the input (or pick an example) first")
     file = Path(path)
     if not file.is_file():
-        raise UploadError(f"the uploaded file is gone ({file.name}); upload it again")
+        raise UploadError("the uploaded file is gone (uploads are kept for a while only); upload it again")
     size = file.stat().st_size
+    if size == 0:
+        raise UploadError("the file is empty (0 bytes): upload the photo again")
     if size > config.max_file_bytes:
         raise UploadError(f"the file is {size / 2**20:.1f} MB; this studio accepts up to {config.max_file_mb:g} MB")
+    if _is_svg(file):
+        raise UploadError("SVG is a vector drawing, not a photo: export it as PNG or JPEG to restore it")
     try:
-        with Image.open(file) as img:
-            width, height = img.size
-    except Image.DecompressionBombError:
-        raise UploadError("the image has too many pixels to be opened safely") from None
-    except (OSError, ValueError, SyntaxError):
-        raise UploadError(f"{file.name} is not an image this studio can read (JPEG, PNG, WebP, TIFF, BMP, ...)") from None
-    if width * height > config.max_pixels:
-        raise UploadError(f"the image is {width}×{height} = {width * height / 1e6:.1f} megapixels; this studio restores "
-                          f"up to {config.max_pixels / 1e6:g} MP on its CPU: downscale it, or run `python -m core` locally")
-    return width, height
+        info = probe_image(file, max_pixels=config.max_pixels)
+    except ImageTooLargeError as exc:
+        raise UploadError(_too_large(exc, config)) from None
+    except ImageReadError:
+        raise UploadError("this file is not an image the studio can read (JPEG, PNG, WebP, GIF, BMP, TIFF); "
+                          "was another kind of file renamed?") from None
+    width, height = info.size
+    if max(width, height) > config.max_aspect * min(width, height):
+        raise UploadError(f"the image is {width}×{height} pixels, its long side {max(width, height) / min(width, height):.0f}"
+                          f" times its short side; this studio restores pictures up to {config.max_aspect:g}:1: crop "
+                          "it into shorter pieces")
+    return info
+
+
+def _is_svg(file: Path) -> bool:
+    if file.suffix.lower() in (".svg", ".svgz"):
+        return True
+    with file.open("rb") as f:
+        head = f.read(512).lstrip().lower()
+    return head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head)
+
+
+def _too_large(exc: ImageTooLargeError, config: AppConfig) -> str:
+    limit = f"this studio restores up to {config.max_pixels / 1e6:g} MP on its CPU"
+    if exc.width is None:
+        return (f"the image header claims more than {exc.limit / 1e6:.0f} megapixels: refused without decoding it "
+                f"(a decompression bomb?); {limit}")
+    return (f"the image is {exc.width}×{exc.height} = {exc.width * exc.height / 1e6:.1f} megapixels; {limit}: "
+            "downscale it, or run `python -m core` locally")
+
+
+def load_upload(path: str | None, config: AppConfig) -> tuple[Image.Image, ImageInfo]:
+    """The upload decoded (first frame of an animation) after :func:`check_upload`, and its header
+    info; UploadError for damaged or truncated data."""
+    info = check_upload(path, config)
+    try:
+        image = open_image(path, max_pixels=config.max_pixels)
+    except ImageReadError as exc:
+        raise UploadError(f"the {info.format or 'image'} file is damaged or truncated ({_last_words(exc.reason)}): "
+                          "upload the complete file again") from None
+    return image, info
+
+
+def _last_words(reason: str) -> str:
+    """"damaged or truncated image data (OSError: image file is truncated)" -> "image file is truncated"."""
+    inner = reason[reason.find("(") + 1:reason.rfind(")")] if "(" in reason else reason
+    return inner.split(": ", 1)[-1].strip() or reason
 
 
 def guidance_argument(choice: str | None, text: str | None) -> str:
@@ -119,8 +166,10 @@ def tile_argument(tiling: str | None) -> int | None:
     raise UploadError(f"tiling must be auto, off or a tile size in pixels (a multiple of 8, >= 64), got {tiling!r}")
 
 
-def _save_png(image: Image.Image, source: str) -> str:
-    """Write the full-resolution result as PNG in the studio's temp folder (files over an hour old are removed)."""
+def _save_png(image: Image.Image, source: str | None = None) -> str:
+    """Write ``image`` as PNG in a fresh folder of the studio's temp folder (files over an hour old
+    are removed). The name keeps only ``[A-Za-z0-9_-]`` of ``source``'s stem (an upload's name):
+    whatever the upload was called, the file lands in that folder."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     now = time.time()
     for old in OUTPUT_DIR.glob("*/*.png"):
@@ -129,9 +178,17 @@ def _save_png(image: Image.Image, source: str) -> str:
             old.parent.rmdir() if not any(old.parent.iterdir()) else None
     folder = OUTPUT_DIR / uuid.uuid4().hex[:12]
     folder.mkdir()
-    path = folder / f"{Path(source).stem[:60] or 'image'}-restored.png"
+    path = folder / f"{safe_stem(source)}-restored.png"
+    if path.resolve().parent != folder.resolve():  # cannot happen with safe_stem; never write elsewhere
+        raise UploadError("refused to write the result outside the studio's temp folder")
     image.save(path, format="PNG", compress_level=3)  # quick to write, still compact
     return str(path)
+
+
+def safe_stem(source: str | None, limit: int = 60) -> str:
+    """A file-name stem from an upload's name: ASCII letters, digits, "_" and "-" only ("image" if none)."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(source or "").stem).strip("_-")[:limit]
+    return stem or "image"
 
 
 def _describe(guidance: str, probabilities: dict[str, float]) -> str:
@@ -150,10 +207,16 @@ def _describe(guidance: str, probabilities: dict[str, float]) -> str:
 
 def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
             tiling: str | None = "auto", progress: Progress | None = None) -> RestoreOutcome:
-    """Restore the uploaded file at ``path``; the trace of the 8 stages is kept when the pass is untiled."""
+    """Restore the uploaded file at ``path``; the trace of the 8 stages is kept when the pass is untiled.
+
+    The file is checked from its header (:func:`check_upload`) and decoded once; an animated
+    GIF/PNG/WebP is restored from its first frame (the summary says so), EXIF orientation is
+    applied (the result is upright), alpha is carried over, 16-bit inputs are scaled to [0, 1].
+    """
     start = time.perf_counter()
-    width, height = check_upload(path, holder.config)
     degradation, tile = guidance_argument(choice, text), tile_argument(tiling)
+    image, info = load_upload(path, holder.config)
+    width, height = info.size
     if progress:
         progress(0.05, desc="Loading the model" if not holder.loaded else "Restoring")
     was_loaded = holder.loaded
@@ -167,11 +230,11 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
 
     if progress:
         progress(0.1, desc="Restoring")
-    result = restorer.restore(path, degradation=degradation, tile=0 if trace else tile, trace=trace, progress=on_tile)
+    result = restorer.restore(image, degradation=degradation, tile=0 if trace else tile, trace=trace, progress=on_tile)
+    width, height = result.image.size  # upright (EXIF orientation applied)
     png = _save_png(result.image, path)
-    before = path
-    if Path(path).suffix.lower() not in BROWSER_FORMATS:  # e.g. TIFF: show a PNG copy of what was read
-        before = _save_png(core.to_pil(*core.read_image(path, max_pixels=holder.config.max_pixels)), path)
+    before = path if _browser_shows_as_read(path, image, info) else \
+        _save_png(core.to_pil(*core.read_image(image, max_pixels=holder.config.max_pixels)), "input")
     session = Session(input_path=path, guidance=result.guidance)
     if trace:
         session.trace = result.stages
@@ -184,10 +247,19 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     summary = (f"**Restored {width}×{height}** in **{time.perf_counter() - start:.2f} s** "
                f"(encoder {t['encoder']:.2f} s, network {t['network']:.2f} s, {tiles}) · "
                f"{_describe(result.guidance, result.degradation)}")
+    if info.animated:
+        summary += f" · animated {info.format or 'image'}: its first frame was restored"
     if not was_loaded:
         summary += f" · model loaded in {holder.load_seconds:.1f} s (first request)"
     return RestoreOutcome(before, result.image, png, plots.degradation_bars(result.degradation, result.guidance),
                           summary, session)
+
+
+def _browser_shows_as_read(path: str, image: Image.Image, info: ImageInfo) -> bool:
+    """Whether a browser shows the uploaded file as the network saw it; if not (TIFF, CMYK, 16-bit,
+    EXIF-rotated, animated), the before image is a PNG of what was read."""
+    return (Path(path).suffix.lower() in BROWSER_FORMATS and info.mode in BROWSER_MODES and not info.animated
+            and image.getexif().get(EXIF_ORIENTATION, 1) == 1)
 
 
 def stage_labels(stages: list[StageView]) -> list[str]:

@@ -57,6 +57,26 @@ def launch_kwargs(config: AppConfig | None = None) -> dict:
                 footer_links=["api", "gradio"])
 
 
+class UploadImage(gr.Image):
+    """The input ``gr.Image`` (drawn by gradio's Image component), handing the restore handler the
+    uploaded file's path without opening it. gradio's own preprocessing opens the file with PIL
+    first, so an empty file, a non-image or a decompression bomb would fail there with an opaque
+    error; :func:`handlers.check_upload` refuses each with its reason instead."""
+
+    is_template = True  # gradio draws it with the component of the parent class
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if payload.url and payload.url.startswith("data:"):
+            raise gr.Error("send the image as a file upload, not as a data: URL", title="Cannot restore this image",
+                           print_exception=False)
+        if payload.path is None:
+            raise gr.Error("no image file was received; upload it again", title="Cannot restore this image",
+                           print_exception=False)
+        return str(payload.path)
+
+
 def _message(fn: Callable) -> Callable:
     """Run a handler, turning its one-line errors into a visible message."""
     @functools.wraps(fn)
@@ -68,6 +88,9 @@ def _message(fn: Callable) -> Callable:
                            print_exception=False) from None
         except (ValueError, FileNotFoundError) as exc:
             raise gr.Error(str(exc), title="Cannot restore this image", print_exception=False) from None
+        except MemoryError:
+            raise gr.Error("the server ran out of memory on this image: try a smaller one, or tiling 256 px",
+                           title="Cannot restore this image", print_exception=False) from None
     return wrapped
 
 
@@ -110,7 +133,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
             with gr.Tab("Restore", id="restore"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5):
-                        image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                        image = UploadImage(type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                          label="Degraded photo (drop, paste or click)", height=400, elem_id="input-image")
                         with gr.Row():
                             choice = gr.Dropdown(handlers.GUIDANCE_CHOICES, value="auto", label="Degradation",

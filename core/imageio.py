@@ -3,11 +3,14 @@
 Reading honours the EXIF orientation and accepts every PIL mode (1, L, LA, P, RGB, RGBA,
 CMYK, I;16, I, F, ...). Colour is restored in RGB; what the output should look like is kept
 in :class:`ImageMeta` (grayscale inputs come back grayscale, alpha is carried over untouched).
+Of an animated file (GIF, APNG, WebP) the first frame is read. :func:`probe_image` reads only
+the header, so oversized files and decompression bombs are refused before any pixel is decoded.
 """
 from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,40 @@ MAX_PIXELS_DEFAULT = 80_000_000  # a 80-megapixel cap; decompression bombs are r
 
 
 class ImageReadError(ValueError):
-    """The input is not an image this project can read."""
+    """The input is not an image this project can read. ``reason`` is the message without the
+    file's name (for messages shown to someone who did not choose the path)."""
+
+    def __init__(self, reason: str, source: str | None = None):
+        super().__init__(f"{source}: {reason}" if source else reason)
+        self.reason = reason
+
+
+class ImageTooLargeError(ImageReadError):
+    """The image has more pixels than allowed. ``width``/``height`` are None when PIL refused the
+    header as a decompression bomb (more than twice ``Image.MAX_IMAGE_PIXELS``) before giving a size."""
+
+    def __init__(self, width: int | None, height: int | None, limit: int, source: str | None = None):
+        if width is None or height is None:
+            reason = (f"refused without decoding: the header claims more than "
+                      f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb)")
+        else:
+            reason = f"the image has {width} x {height} = {width * height:,} pixels, more than the limit of {limit:,}"
+        super().__init__(reason, source)
+        self.width, self.height, self.limit = width, height, limit
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image file's header says, read without decoding a pixel.
+
+    size: (width, height) as stored, before any EXIF orientation (a rotation keeps the pixel
+    count and the aspect ratio); animated: the file has more than one frame (only the first is read).
+    """
+
+    size: tuple[int, int]
+    format: str | None
+    mode: str
+    animated: bool = False
 
 
 @dataclass(frozen=True)
@@ -31,27 +67,69 @@ class ImageMeta:
     alpha: Image.Image | None = None  # the input's alpha channel, re-attached to the output
 
 
-def _open(src) -> Image.Image:
+def _lazy_open(src) -> tuple[Image.Image, str | None]:
+    """PIL's lazy open (header only) of a path or bytes, and the name to put in messages."""
+    if isinstance(src, (bytes, bytearray)):
+        name, file = None, io.BytesIO(src)
+    else:
+        path = Path(os.fspath(src))
+        name, file = str(path), path
+        if not path.is_file():
+            raise FileNotFoundError(f"no image file at {path}")
+    try:
+        with warnings.catch_warnings():  # between 1x and 2x MAX_IMAGE_PIXELS PIL only warns; callers cap pixels
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(file), name
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(None, None, 2 * Image.MAX_IMAGE_PIXELS, name) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"not a readable image ({type(exc).__name__}: {exc})", name) from None
+
+
+def probe_image(src, max_pixels: int = MAX_PIXELS_DEFAULT) -> ImageInfo:
+    """Size, format, mode and animation of the image at ``src`` (path or bytes) from its header only.
+
+    Raises ImageReadError for what is not an image, ImageTooLargeError above ``max_pixels``
+    (decompression bombs included), FileNotFoundError for a missing path. Cheap whatever the
+    header claims: no pixel is decoded (an animated GIF's frames are skipped, not decoded).
+    """
+    img, name = _lazy_open(src)
+    with img:
+        width, height = img.size
+        if width * height > max_pixels:
+            raise ImageTooLargeError(width, height, max_pixels, name)
+        try:
+            animated = bool(getattr(img, "is_animated", False))
+        except (OSError, ValueError, EOFError, SyntaxError):
+            animated = False  # a broken later frame: the first one may still be readable
+        return ImageInfo(size=(width, height), format=img.format, mode=img.mode, animated=animated)
+
+
+def open_image(src, max_pixels: int | None = None) -> Image.Image:
+    """Decode the image at ``src`` (path, bytes or PIL image; the first frame of an animation).
+
+    With ``max_pixels`` the header's size is checked before decoding (ImageTooLargeError).
+    Raises ImageReadError (one line) for a file that is not an image or whose data is damaged or
+    truncated, FileNotFoundError for a missing path. The file is closed on return.
+    """
     if isinstance(src, Image.Image):
         return src
-    name = "image"
+    img, name = _lazy_open(src)
     try:
-        if isinstance(src, (bytes, bytearray)):
-            img = Image.open(io.BytesIO(src))
-        else:
-            path = Path(os.fspath(src))
-            name = str(path)
-            if not path.is_file():
-                raise FileNotFoundError(f"no image file at {path}")
-            img = Image.open(path)
+        if max_pixels is not None and img.size[0] * img.size[1] > max_pixels:
+            raise ImageTooLargeError(*img.size, max_pixels, name)
         img.load()
-        return img
-    except FileNotFoundError:
+        if getattr(img, "fp", None) is not None:  # multi-frame files keep their file open for seeking
+            first = img.copy()
+            img.close()
+            img = first
+    except ImageReadError:
+        img.close()
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(f"{name}: refused, too many pixels ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(f"{name}: not a readable image ({type(exc).__name__}: {exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        img.close()
+        raise ImageReadError(f"damaged or truncated image data ({type(exc).__name__}: {exc})", name) from None
+    return img
 
 
 def _to_rgb(img: Image.Image) -> tuple[np.ndarray, ImageMeta]:
@@ -114,12 +192,12 @@ def read_image(src, max_pixels: int = MAX_PIXELS_DEFAULT) -> tuple[torch.Tensor,
     elif isinstance(src, np.ndarray):
         rgb, meta = _array_to_rgb(src)
     else:
-        rgb, meta = _to_rgb(_open(src))
+        rgb, meta = _to_rgb(open_image(src, max_pixels))
     h, w = rgb.shape[:2]
     if h == 0 or w == 0:
         raise ImageReadError(f"the image is empty ({w} x {h} pixels)")
     if h * w > max_pixels:
-        raise ImageReadError(f"the image has {w} x {h} = {w * h:,} pixels, more than the limit of {max_pixels:,}")
+        raise ImageTooLargeError(w, h, max_pixels)
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous(), meta
 
 

@@ -64,7 +64,12 @@ def test_upload_limits_give_one_line_reasons(tmp_path):
     text.write_text("not an image")
     with pytest.raises(handlers.UploadError, match="not an image"):
         handlers.check_upload(str(text), AppConfig())
-    assert handlers.check_upload(big, AppConfig()) == (80, 60)
+    info = handlers.check_upload(big, AppConfig())
+    assert info.size == (80, 60) and info.format == "PNG" and not info.animated
+    strip = photo(tmp_path / "strip.png", (99, 3))
+    with pytest.raises(handlers.UploadError, match=r"99×3 pixels, its long side 33 times its short side.*32:1"):
+        handlers.check_upload(strip, AppConfig())
+    assert handlers.check_upload(strip, AppConfig(max_aspect=40)).size == (99, 3)
 
 
 def test_guidance_and_tiling_arguments():

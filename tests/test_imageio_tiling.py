@@ -119,3 +119,42 @@ def test_tiled_network_matches_untiled_on_average(tiny_net, rng):
         whole = apply_padded(lambda t: tiny_net(t, d), smooth, 8)
         tiled = apply_tiled(lambda t: tiny_net(t, d), smooth, tile=128, overlap=32, multiple=8)
     assert (whole - tiled).abs().mean().item() < 1 / 255
+
+
+def test_probe_reads_the_header_only_and_refuses_bombs(photo, monkeypatch):
+    from PIL import ImageFile
+
+    from core.imageio import ImageTooLargeError, open_image, probe_image
+    frames = [photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    gif = _png(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    png = _png(photo)
+    huge = _png(Image.new("L", (3000, 3000)))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda *_: pytest.fail("probe_image decoded pixels"))
+    info = probe_image(gif)
+    assert info.size == (37, 29) and info.format == "GIF" and info.animated
+    assert not probe_image(png).animated and probe_image(png).mode == "RGB"
+    with pytest.raises(ImageTooLargeError, match="3000 x 3000 = 9,000,000 pixels") as err:
+        probe_image(huge, max_pixels=1_000_000)
+    assert (err.value.width, err.value.height) == (3000, 3000)
+    with pytest.raises(ImageTooLargeError, match="decompression bomb") as err:
+        probe_image(_bomb_header(60000, 60000))
+    assert err.value.width is None
+    with pytest.raises(ImageTooLargeError):  # open_image checks the header before decoding
+        open_image(huge, max_pixels=1_000_000)
+    monkeypatch.undo()
+    first = open_image(gif)
+    assert first.size == (37, 29) and getattr(first, "fp", None) is None  # file closed, first frame kept
+    with pytest.raises(ImageReadError, match="damaged or truncated") as err:
+        open_image(png[: len(png) // 2])
+    assert err.value.reason.startswith("damaged or truncated image data")
+
+
+def _bomb_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels, with next to no data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
