@@ -10,15 +10,15 @@ and prompt rows (``kind == "prompt"``, ``text``, their embeddings).
   the prompts sit where the fine-tuning put them among the images.
 
 Fitting takes tens of seconds (numba compiles umap's kernels), so it happens on first use,
-never at import, and is cached under ``cache_dir`` keyed by the table's sha256: the
-coordinates in an ``.npz`` (drawn without importing umap) and the fitted reducers in a pickle
-this module wrote itself, read back only to place a new image with ``UMAP.transform``.
+never at import, and only the fitted 2-D coordinates are cached, in an ``.npz`` under
+``cache_dir`` keyed by the table's sha256 (read with ``allow_pickle=False``; nothing is ever
+unpickled). A new image is placed without the reducer: at the distance-weighted mean of the
+coordinates of its nearest rows in embedding space (see :func:`place`).
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from core.encoder.registry import ASSETS as ENCODER_ASSETS, ENCODERS, DEFAULT as
 
 COLUMNS = ("id", "kind", "degradation", "split", "text", "raw", "adapted")
 UMAP_PARAMS = dict(n_neighbors=15, min_dist=0.15, metric="cosine", random_state=0, n_jobs=1)
+PLACE_NEIGHBOURS = UMAP_PARAMS["n_neighbors"]
 _VERSION = "v1"
 
 
@@ -76,6 +77,31 @@ def _matrix(rows: pd.DataFrame, column: str) -> np.ndarray:
     return np.stack([np.asarray(v, dtype=np.float32) for v in rows[column]])
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (cosine geometry, the metric of the maps)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def place(unit_rows: np.ndarray, coords: np.ndarray, vector: np.ndarray, k: int = PLACE_NEIGHBOURS) -> tuple[float, float]:
+    """Where ``vector`` (D) falls in a fitted map: the mean of the 2-D ``coords`` (N x 2) of its ``k``
+    nearest rows of ``unit_rows`` (N x D, unit length) by cosine distance, weighted by 1 / distance.
+
+    This is how umap's own ``UMAP.transform`` initialises a new point (``init_graph_transform``:
+    a weighted mean of its neighbours' coordinates, weighted by their graph memberships), without
+    the optimisation epochs that follow; so no fitted reducer has to be kept (or unpickled).
+    """
+    distance = 1.0 - unit_rows @ _unit(vector.reshape(-1))
+    k = min(k, len(distance))
+    nearest = np.argpartition(distance, k - 1)[:k]
+    closest = nearest[np.argmin(distance[nearest])]
+    if distance[closest] < 1e-6:  # a row of the table itself sits where it was fitted (as in umap)
+        return float(coords[closest, 0]), float(coords[closest, 1])
+    weights = 1.0 / np.maximum(distance[nearest], 1e-6)
+    x, y = (weights[:, None] * coords[nearest]).sum(0) / weights.sum()
+    return float(x), float(y)
+
+
 @dataclass
 class AtlasMaps:
     """The two maps: ``before`` (image rows) and ``after`` (image and prompt rows), each with x, y."""
@@ -86,19 +112,18 @@ class AtlasMaps:
 
 
 class Atlas:
-    """UMAP maps of one table, fitted once and cached on disk; thread-safe."""
+    """UMAP maps of one table, fitted once and cached on disk (coordinates only); thread-safe."""
 
     def __init__(self, table_path: str | os.PathLike, cache_dir: str | os.PathLike,
                  reducer: Callable[..., object] | None = None):
-        """``reducer(**UMAP_PARAMS)`` makes an object with ``fit(X)``, ``embedding_`` and ``transform(X)``
+        """``reducer(**UMAP_PARAMS)`` makes an object with ``fit(X)`` and ``embedding_`` (N x 2)
         (default ``umap.UMAP``; tests pass a cheap stand-in)."""
         self.table_path = Path(table_path)
         self.reducer = reducer
         self.cache_dir = Path(cache_dir)
         self._lock = threading.Lock()
         self._maps: AtlasMaps | None = None
-        self._reducers = None
-        self._table: pd.DataFrame | None = None
+        self._rows: tuple[np.ndarray, np.ndarray] | None = None  # unit raw (image rows), unit adapted (all rows)
 
     def _key(self) -> str:
         digest = hashlib.sha256(self.table_path.read_bytes()).hexdigest()[:16]
@@ -109,17 +134,19 @@ class Atlas:
         """The coordinates of both maps (fitting them on the first call without a cache)."""
         with self._lock:
             if self._maps is None:
-                table = self._table = load_table(self.table_path)
+                table = load_table(self.table_path)
                 key = self._key()
+                images = table[table["kind"] == "image"]
                 coords = self.cache_dir / f"{key}-coords.npz"
                 if coords.is_file():
-                    saved = np.load(coords)
-                    before_xy, after_xy = saved["before"], saved["after"]
+                    with np.load(coords, allow_pickle=False) as saved:
+                        before_xy, after_xy = saved["before"], saved["after"]
                 else:
                     before_xy, after_xy = self._fit(table, key)
-                before = table[table["kind"] == "image"].drop(columns=["raw", "adapted"]).copy()
+                before = images.drop(columns=["raw", "adapted"]).copy()
                 after = table.drop(columns=["raw", "adapted"]).copy()
                 before[["x", "y"]], after[["x", "y"]] = before_xy, after_xy
+                self._rows = _unit(_matrix(images, "raw")), _unit(_matrix(table, "adapted"))
                 self._maps = AtlasMaps(before, after, key)
             return self._maps
 
@@ -131,10 +158,8 @@ class Atlas:
         params = {**UMAP_PARAMS, "n_neighbors": min(UMAP_PARAMS["n_neighbors"], len(images) - 1)}
         before = self.reducer(**params).fit(_matrix(images, "raw"))
         after = self.reducer(**params).fit(_matrix(table, "adapted"))
-        self._reducers = (before, after)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.cache_dir / f"{key}-umap.pkl", pickle.dumps(self._reducers))
         before_xy, after_xy = before.embedding_.astype(np.float32), after.embedding_.astype(np.float32)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_dir / f"{key}-coords.tmp.npz"
         np.savez(tmp, before=before_xy, after=after_xy)
         os.replace(tmp, self.cache_dir / f"{key}-coords.npz")
@@ -144,30 +169,15 @@ class Atlas:
     def dims(self) -> tuple[int, int]:
         """Lengths of the raw and adapted vectors (what a projected image must provide)."""
         self.maps()
-        images = self._table[self._table["kind"] == "image"]
-        return len(images["raw"].iloc[0]), len(images["adapted"].iloc[0])
+        return self._rows[0].shape[1], self._rows[1].shape[1]
 
     def project(self, raw: np.ndarray, adapted: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
-        """Place one image (raw and adapted embeddings, 1-D) in both maps with ``UMAP.transform``."""
+        """Place one image (raw and adapted embeddings, 1-D) in both maps with :func:`place`."""
         maps = self.maps()
         want = self.dims
         if raw.shape[-1] != want[0] or adapted.shape[-1] != want[1]:
             raise AtlasTableError(f"the loaded encoder gives {raw.shape[-1]}/{adapted.shape[-1]}-d embeddings, "
                                   f"the atlas table has {want[0]}/{want[1]}: they come from different encoders")
-        with self._lock:
-            if self._reducers is None:
-                path = self.cache_dir / f"{maps.key}-umap.pkl"
-                if not path.is_file():  # coordinates cached without reducers: refit
-                    self._fit(self._table, maps.key)
-                else:
-                    self._reducers = pickle.loads(path.read_bytes())
-            before, after = self._reducers
-        b = before.transform(np.asarray(raw, np.float32).reshape(1, -1))[0]
-        a = after.transform(np.asarray(adapted, np.float32).reshape(1, -1))[0]
-        return (float(b[0]), float(b[1])), (float(a[0]), float(a[1]))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+        raw_rows, adapted_rows = self._rows
+        return (place(raw_rows, maps.before[["x", "y"]].to_numpy(np.float32), np.asarray(raw, np.float32)),
+                place(adapted_rows, maps.after[["x", "y"]].to_numpy(np.float32), np.asarray(adapted, np.float32)))

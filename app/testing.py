@@ -68,7 +68,7 @@ def synthetic_atlas_table(encoder: DegradationEncoder, path: str | Path, per_cla
 
 
 class PCAReducer:
-    """A cheap stand-in for ``umap.UMAP`` (same fit / embedding_ / transform surface): the first two
+    """A cheap stand-in for ``umap.UMAP`` (the fit / embedding_ surface the atlas uses): the first two
     principal components of the unit-normalised vectors (cosine geometry). Used by the UI tests, so
     that only the atlas test pays umap's compilation."""
 

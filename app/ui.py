@@ -20,7 +20,7 @@ import gradio as gr
 
 from . import handlers, plots
 from .atlas import Atlas, default_table_path
-from .config import AppConfig
+from .config import ROOT, AppConfig
 from .state import ModelHolder, ModelUnavailableError
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -51,9 +51,15 @@ ATLAS_HELP = (
 
 
 def launch_kwargs(config: AppConfig | None = None) -> dict:
-    """Arguments of ``demo.launch`` the studio needs (upload size limit, theme, CSS, no sharing)."""
+    """Arguments of ``demo.launch`` the studio needs: the upload size limit (bytes; gradio refuses a
+    bigger upload before it is stored), no share link (even with GRADIO_SHARE set), no extra served
+    folder, and the repository's weights, data, runs, git folder and the studio's cache blocked from
+    being served or returned; then theme and CSS."""
     config = config or AppConfig.from_env()
-    return dict(max_file_size=f"{config.max_file_mb:g}mb", share=False, theme=gr.themes.Soft(), css=CSS,
+    blocked = [ROOT / ".git", ROOT / "data", ROOT / "runs", ROOT / "assets" / "models", ROOT / "assets" / "encoder",
+               Path(config.cache_dir)]
+    return dict(max_file_size=config.max_file_bytes, share=False, allowed_paths=[],
+                blocked_paths=[str(p.resolve()) for p in blocked], theme=gr.themes.Soft(), css=CSS,
                 footer_links=["api", "gradio"])
 
 
