@@ -1,11 +1,14 @@
-"""Shared fixtures: the device, a seeded generator, tiny networks, the shared reference folder."""
+"""Shared fixtures: the device, a seeded generator, tiny networks, photo folders, tiny training runs,
+the shared reference folder."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -16,6 +19,29 @@ SHARED = ROOT.parent / "shared"
 
 TINY_NET = dict(dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1, heads=(1, 2, 4, 8),
                 ffn_expansion_factor=2.0)
+
+# A restoration training run that takes well under a second a step on one CPU thread.
+TINY_TRAIN = ["model_overrides.dim=8", "model_overrides.num_blocks=[1,1,1,1]", "model_overrides.num_refinement_blocks=1",
+              "patch_size=32", "batch_size=2", "val_crop=32", "threads=1", "progress=false", "warmup_steps=2",
+              "checkpoint_minutes=0"]
+
+
+def write_photos(root: Path, train: int = 3, val: int = 2) -> Path:
+    """Smooth random colour photos, 72 x 88 PNG, in ``<root>/{train,val}``; returns ``root``."""
+    g = np.random.default_rng(0)
+    for split, n in (("train", train), ("val", val)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            yy, xx = np.mgrid[0:72, 0:88] / 88.0
+            img = np.stack([np.sin(6 * yy * g.uniform(0.5, 2) + c + xx * g.uniform(1, 4)) for c in range(3)], -1)
+            img = (0.5 + 0.4 * img + 0.05 * g.standard_normal(img.shape)).clip(0, 1)
+            Image.fromarray((img * 255).astype(np.uint8)).save(root / split / f"p{i}.png")
+    return root
+
+
+def tiny_train_args(root: Path, photos: Path, name: str, *extra: str) -> list[str]:
+    """Command line of a tiny training run on ``photos`` writing ``<root>/runs/<name>``."""
+    return [f"name={name}", f"out_dir={root / 'runs'}", f"photos={photos}", *TINY_TRAIN, *extra]
 
 
 @pytest.fixture
@@ -35,6 +61,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def make_photos():
+    """``make_photos(root, train=3, val=2) -> root``: a photo folder (see :func:`write_photos`)."""
+    return write_photos
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """Three train and two val photos under ``tmp_path/photos``."""
+    return write_photos(tmp_path / "photos")
+
+
+@pytest.fixture(scope="session")
+def train_args():
+    """``train_args(root, photos, name, *overrides)``: a tiny training run's command line (:func:`tiny_train_args`)."""
+    return tiny_train_args
 
 
 @pytest.fixture

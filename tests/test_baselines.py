@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_promptir_has_the_parameter_count_of_vlunet_tiny():
     tiny = count_parameters(core.create_model("vlunet-tiny"))
-    assert list_baselines() == ["promptir-tiny"]
+    assert "promptir-tiny" in list_baselines()
     assert abs(count_parameters(create_baseline("promptir-tiny")) - tiny) / tiny < 0.01
 
 

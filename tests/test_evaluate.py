@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,15 +13,11 @@ from core.degradations import CANONICAL
 from training import evaluate as ev
 from training.trainer.data import photo_suite
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_trainer import make_photos  # noqa: E402
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def photos(tmp_path) -> Path:
+def photos(tmp_path, make_photos) -> Path:
     return make_photos(tmp_path / "photos", train=1, val=2)
 
 

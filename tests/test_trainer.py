@@ -1,55 +1,36 @@
-"""The restoration trainer: config errors, one-step runs, SIGKILL + resume bit-exactness, DDP (gloo)."""
+"""The restoration trainer: config errors, one-step runs, task_repeat, init_from, DDP (gloo).
+
+Faults (SIGKILL, corrupt checkpoints, unreadable photos, bad command lines): test_training_faults.py.
+"""
 from __future__ import annotations
 
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 import core
+from core.degradations import CANONICAL
 from training import train_restorer
 from training.trainer import TrainConfig, TrainConfigError, learning_rate, parse_args
 from training.trainer import loop as loop_module
+from training.trainer.data import patch_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["model_overrides.dim=8", "model_overrides.num_blocks=[1,1,1,1]", "model_overrides.num_refinement_blocks=1",
-        "patch_size=32", "batch_size=2", "val_crop=32", "threads=1", "progress=false", "warmup_steps=2",
-        "checkpoint_minutes=0"]
-
-
-def make_photos(root: Path, train: int = 3, val: int = 2) -> Path:
-    """Smooth random colour photos, 72 x 88, in <root>/{train,val}."""
-    g = np.random.default_rng(0)
-    for split, n in (("train", train), ("val", val)):
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            yy, xx = np.mgrid[0:72, 0:88] / 88.0
-            img = np.stack([np.sin(6 * yy * g.uniform(0.5, 2) + c + xx * g.uniform(1, 4)) for c in range(3)], -1)
-            img = (0.5 + 0.4 * img + 0.05 * g.standard_normal(img.shape)).clip(0, 1)
-            Image.fromarray((img * 255).astype(np.uint8)).save(root / split / f"p{i}.png")
-    return root
-
-
-@pytest.fixture
-def photos(tmp_path) -> Path:
-    return make_photos(tmp_path / "photos")
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def args(tmp_path: Path, photos: Path, name: str, *extra: str) -> list[str]:
-    return [f"name={name}", f"out_dir={tmp_path / 'runs'}", f"photos={photos}", *TINY, *extra]
+@pytest.fixture
+def args(tmp_path, photos, train_args):
+    """``args(name, *overrides)``: a tiny run on the ``photos`` folder, under ``tmp_path/runs``."""
+    return lambda name, *extra: train_args(tmp_path, photos, name, *extra)
 
 
 def test_unknown_key_is_one_line_error_naming_it(tmp_path, capsys):
@@ -102,10 +83,10 @@ class StubEncoder:
         return 3.0 * stats @ self.projection
 
 
-def test_one_step_with_guidance_writes_everything(tmp_path, photos, monkeypatch, capsys):
+def test_one_step_with_guidance_writes_everything(tmp_path, args, monkeypatch, capsys):
     stub = StubEncoder()
     monkeypatch.setattr(loop_module, "load_encoder", lambda cfg, device: (stub, {"file": "stub", "sha256": "0"}))
-    assert train_restorer.main(args(tmp_path, photos, "one", "steps=1", "val_every=1", "ema_decay=0.5")) == 0
+    assert train_restorer.main(args("one", "steps=1", "val_every=1", "ema_decay=0.5")) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["steps"] == 1 and summary["guidance"] == "encoder" and math.isfinite(summary["val_psnr"])
     assert (2, 3, 32, 32) in stub.seen                                       # d_I of the training batch
@@ -122,8 +103,8 @@ def test_one_step_with_guidance_writes_everything(tmp_path, photos, monkeypatch,
     assert (run / "curves.html").stat().st_size > 10_000
 
 
-def test_resume_refuses_other_encoder_adapters(tmp_path, photos, monkeypatch, capsys):
-    run = args(tmp_path, photos, "enc", "steps=1", "val_every=5")
+def test_resume_refuses_other_encoder_adapters(args, monkeypatch, capsys):
+    run = args("enc", "steps=1", "val_every=5")
     monkeypatch.setattr(loop_module, "load_encoder", lambda cfg, device: (StubEncoder(), {"file": "a", "sha256": "aa"}))
     assert train_restorer.main(run) == 0
     monkeypatch.setattr(loop_module, "load_encoder", lambda cfg, device: (StubEncoder(), {"file": "b", "sha256": "bb"}))
@@ -137,47 +118,62 @@ def test_guidance_vectors_are_unit_norm():
     assert loop_module.guidance_vectors(None, torch.rand(1, 3, 8, 8)) is None
 
 
-def _weights(run: Path, step: int) -> dict[str, dict[str, torch.Tensor]]:
-    folder = run / "checkpoints" / f"step_{step:08d}"
-    return {f: load_file(str(folder / f"{f}.safetensors")) for f in ("model", "ema")}
+@pytest.mark.parametrize("mapping, match", [("{snow: 2}", "task_repeat names 'snow'"),
+                                            ("{haze: 2}", "task_repeat names 'haze', which is not in tasks"),
+                                            ("{rain: 0}", "integer >= 1"), ("{rain: true}", "integer >= 1"),
+                                            ("{rain: 1.5}", "integer >= 1")])
+def test_task_repeat_names_configured_tasks_with_positive_counts(mapping, match):
+    with pytest.raises(TrainConfigError, match=match):
+        parse_args(["tasks=[rain, noise_25]", f"task_repeat={mapping}"])
 
 
-def test_sigkill_then_resume_is_bit_exact(tmp_path, photos):
-    steps = 12
-    common = ["guidance=uniform", f"steps={steps}", "checkpoint_steps=4", "val_every=6", "ema_decay=0.9"]
-    assert train_restorer.main(args(tmp_path, photos, "whole", *common)) == 0
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "training.train_restorer", *args(tmp_path, photos, "cut", *common)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    pointer = tmp_path / "runs" / "cut" / "latest.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if pointer.is_file() and json.loads(pointer.read_text())["step"] >= 4:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    assert proc.wait(30) == -signal.SIGKILL, "the run ended before it could be killed"
-    killed_at = json.loads(pointer.read_text())["step"]
-    assert 4 <= killed_at < steps
-    assert train_restorer.main(args(tmp_path, photos, "cut", *common)) == 0      # resumes from killed_at
-    whole, cut = _weights(tmp_path / "runs" / "whole", steps), _weights(tmp_path / "runs" / "cut", steps)
+def test_task_repeat_sets_each_task_share_of_the_epoch(photos):
+    cfg = parse_args(["tasks=[rain, haze, noise_25]", "repeat=2", "task_repeat={rain: 3, haze: 1}"])
+    assert [cfg.repeat_of(t) for t in cfg.tasks] == [3, 1, 2]
+    dataset = patch_dataset(photos, cfg.tasks, 32, 0, {t: cfg.repeat_of(t) for t in cfg.tasks})
+    assert len(dataset) == 3 * (3 + 1 + 2)                               # 3 train photos
+    labels = [dataset[i][2] for i in range(len(dataset))]
+    assert {task: labels.count(CANONICAL.index(task)) for task in cfg.tasks} == {"rain": 9, "haze": 3, "noise_25": 6}
+
+
+def _tiny_vlunet(seed: int, **overrides) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return core.create_model("vlunet-tiny", **{"dim": 8, "num_blocks": (1, 1, 1, 1), "num_refinement_blocks": 1, **overrides})
+
+
+def test_init_from_loads_the_weights_into_network_and_ema_before_step_0(tmp_path, args):
+    start = core.save_model(_tiny_vlunet(123), tmp_path / "start.safetensors")
+    frozen = ["guidance=uniform", "steps=1", "val_every=5", "ema_decay=0.5", "lr=0", "min_lr=0"]
+    assert train_restorer.main(args("fine", *frozen, f"init_from={start}")) == 0
+    assert train_restorer.main(args("fresh", *frozen)) == 0
+    wanted = load_file(str(start))
     for kind in ("model", "ema"):
-        assert whole[kind].keys() == cut[kind].keys()
-        assert all(torch.equal(whole[kind][k], cut[kind][k]) for k in whole[kind]), kind
-    rows = (tmp_path / "runs" / "cut" / "log.csv").read_text().splitlines()[1:]
-    assert [int(r.split(",")[0]) for r in rows] == list(range(1, steps + 1))
+        got = load_file(str(tmp_path / f"runs/fine/checkpoints/step_00000001/{kind}.safetensors"))
+        fresh = load_file(str(tmp_path / f"runs/fresh/checkpoints/step_00000001/{kind}.safetensors"))
+        assert got.keys() == wanted.keys() and all(torch.equal(got[k], wanted[k]) for k in wanted), kind
+        assert any(not torch.equal(fresh[k], wanted[k]) for k in wanted), kind   # lr=0 alone keeps the random init
+
+
+def test_init_from_refuses_another_network_in_one_line(tmp_path, args, capsys):
+    other = core.save_model(_tiny_vlunet(0, dim=16), tmp_path / "dim16.safetensors")
+    assert train_restorer.main(args("other", "guidance=uniform", "steps=1", f"init_from={other}")) == 2
+    assert train_restorer.main(args("absent", "guidance=uniform", "steps=1", f"init_from={tmp_path / 'no.safetensors'}")) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: init_from: ") for line in lines)
+    assert str(other) in lines[0] and "different network" in lines[0] and "does not exist" in lines[1]
+    assert not (tmp_path / "runs" / "other" / "checkpoints").exists()
 
 
 @pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
                     reason="torch.distributed with the gloo backend is not available in this build")
-def test_two_process_ddp_matches_one_process_with_the_global_batch(tmp_path, photos):
+def test_two_process_ddp_matches_one_process_with_the_global_batch(tmp_path, args):
     common = ["guidance=uniform", "steps=2", "val_every=2", "warmup_steps=0"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "training.train_restorer", *args(tmp_path, photos, "ddp", *common)]
+           "-m", "training.train_restorer", *args("ddp", *common)]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert train_restorer.main(args(tmp_path, photos, "single", *common, "batch_size=4")) == 0
+    assert train_restorer.main(args("single", *common, "batch_size=4")) == 0
     ddp = load_file(str(tmp_path / "runs/ddp/checkpoints/step_00000002/model.safetensors"))
     single = load_file(str(tmp_path / "runs/single/checkpoints/step_00000002/model.safetensors"))
     state = json.loads((tmp_path / "runs/ddp/checkpoints/step_00000002/state.json").read_text())

@@ -1,60 +1,58 @@
-"""YAML config + `key=value` overrides -> a frozen dataclass (the encoder scripts' command line).
+"""The encoder scripts' command line and the data keys they share.
 
     --config training/configs/encoder_offline.yaml epochs=5 encoder.backbone=clip
 
-Values are parsed as YAML (`5`, `true`, `[a, b]`, `null`); a dotted key sets a key inside a
-mapping field. Unknown keys are an error naming the known ones.
+``--config FILE [key=value ...]`` is read by :mod:`training.config_files` into a frozen
+dataclass; unknown keys are an error naming the known ones, values are checked against the
+field types. :func:`run_command` is the ``main`` of ``train_encoder`` and ``evaluate_encoder``:
+any configuration or data problem is one ``error:`` line on stderr and exit status 1.
 """
 from __future__ import annotations
 
-import argparse
-from dataclasses import fields
-from pathlib import Path
-from typing import Any, TypeVar
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
-import yaml
+from training.config_files import ConfigError, coerce_fields, field_names, read_command_line
 
 T = TypeVar("T")
 
 
-def apply_override(data: dict[str, Any], item: str) -> None:
-    """Set `key=value` (dotted keys reach into mappings) in `data`, in place."""
-    if "=" not in item:
-        raise ValueError(f"override {item!r} is not of the form key=value")
-    key, _, raw = item.partition("=")
-    value = yaml.safe_load(raw) if raw else None
-    *parents, leaf = key.strip().split(".")
-    node = data
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"override {item!r}: {part!r} is not a mapping")
-    node[leaf] = value
+@dataclass(frozen=True)
+class EncoderData:
+    """Degraded crops of the photos whose frozen-backbone features are cached
+    (:func:`training.encoder_features.cached_features`); shared by training and evaluation."""
+
+    photos: str = "data/photos"
+    crops_per_class: int = 4
+    val_crops_per_class: int = 4
+    crop_sizes: tuple[int, ...] = (128, 192, 256, 320, 384, 512)
+    max_photos: int = 0                  # 0 = every photo of the split
+    seed: int = 0
+    cache_dir: str = "data/encoder_cache"
+    threads: int = 2
 
 
 def build(cls: type[T], data: dict[str, Any]) -> T:
-    """`cls(**data)` with a one-line error for unknown keys; lists become tuples where the default is one."""
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
+    """``cls(**data)`` with one-line errors for unknown keys and values of the wrong type."""
+    known = field_names(cls)
+    unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"unknown config keys {unknown}; known keys are {sorted(known)}")
-    data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return cls(**data)
+        raise ConfigError(f"unknown config keys {unknown}; known keys are {sorted(known)}")
+    return cls(**coerce_fields(cls, data))
 
 
-def load_config(cls: type[T], argv: list[str] | None, description: str = "") -> T:
-    """Parse `--config FILE [key=value ...]` into `cls`."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", type=Path, help="YAML file of defaults")
-    parser.add_argument("overrides", nargs="*", help="key=value settings that override the file")
-    args = parser.parse_args(argv)
-    data: dict[str, Any] = {}
-    if args.config is not None:
-        if not args.config.is_file():
-            raise FileNotFoundError(f"config file {args.config} does not exist")
-        data = yaml.safe_load(args.config.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{args.config} must hold a mapping of keys to values")
-    for item in args.overrides:
-        apply_override(data, item)
-    return build(cls, data)
+def load_config(cls: type[T], argv: list[str] | None, description: str = "", prog: str | None = None) -> T:
+    """Parse ``--config FILE [key=value ...]`` into ``cls``."""
+    return build(cls, read_command_line(argv, prog, description))
+
+
+def run_command(cls: type[T], action: Callable[[T], Any], argv: list[str] | None, doc: str, prog: str) -> int:
+    """Parse ``argv`` into ``cls`` and run ``action`` on it; a bad configuration, a missing file
+    or unusable data is one ``error:`` line (exit status 1)."""
+    try:
+        action(load_config(cls, argv, description=doc.split("\n\n")[0], prog=prog))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

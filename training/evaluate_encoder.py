@@ -31,27 +31,21 @@ from sklearn.preprocessing import StandardScaler
 from core.encoder import COARSE_LABELS, DegradationEncoder, HELDOUT_PARAPHRASES, LABELS, TRAIN_PARAPHRASES
 from core.encoder.prompts import AUTHORS_PROMPTS, class_prompts, coarse_of
 from core.encoder.registry import resolve_encoder
-from training.encoder_config import load_config
-from training.train_encoder import TrainEncoderConfig, build_data
+from training.encoder_config import EncoderData, run_command
+from training.encoder_features import list_photos
+from training.train_encoder import build_data
 
 COARSE_INDEX = np.array([COARSE_LABELS.index(coarse_of(label)) for label in LABELS])
 
 
 @dataclass(frozen=True)
-class EvalEncoderConfig:
-    """What to evaluate and where the atlas goes (data keys as in training)."""
+class EvalEncoderConfig(EncoderData):
+    """What to evaluate and where the atlas goes (the data keys of :class:`EncoderData`, as in training)."""
 
     weights: str = "offline"
-    photos: str = "data/photos"
-    crops_per_class: int = 4
-    val_crops_per_class: int = 4
-    crop_sizes: tuple[int, ...] = (128, 192, 256, 320, 384, 512)
-    seed: int = 0
-    cache_dir: str = "data/encoder_cache"
     atlas_val_per_class: int = 2
     atlas_train_every: int = 2
     out_dir: str = ""
-    threads: int = 2
 
 
 def scores(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -125,12 +119,7 @@ def evaluate(cfg: EvalEncoderConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     path = resolve_encoder(cfg.weights)
     encoder = DegradationEncoder.from_pretrained(path)
-    data_cfg = TrainEncoderConfig(encoder=dict(), photos=cfg.photos, crops_per_class=cfg.crops_per_class,
-                                  val_crops_per_class=cfg.val_crops_per_class, crop_sizes=cfg.crop_sizes,
-                                  seed=cfg.seed, cache_dir=cfg.cache_dir)
-    from training.encoder_features import list_photos
-
-    data = {split: build_data(encoder, data_cfg, split, n)
+    data = {split: build_data(encoder, cfg, split, n)
             for split, n in (("train", cfg.crops_per_class), ("val", cfg.val_crops_per_class))}
     names = {split: [p.stem for p in list_photos(cfg.photos, split)] for split in data}
     val, truth = data["val"], data["val"]["labels"].numpy()
@@ -158,12 +147,7 @@ def evaluate(cfg: EvalEncoderConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        evaluate(load_config(EvalEncoderConfig, argv, description=__doc__.split("\n\n")[0]))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command(EvalEncoderConfig, evaluate, argv, __doc__, "python -m training.evaluate_encoder")
 
 
 if __name__ == "__main__":

@@ -29,31 +29,23 @@ from tqdm import tqdm
 
 from core.encoder import DegradationEncoder, EncoderConfig
 from core.encoder.prompts import LABELS, class_prompts
-from training.encoder_config import load_config
+from training.encoder_config import EncoderData, run_command
 from training.encoder_features import CropSpec, cached_features, list_photos
 
 
 @dataclass(frozen=True)
-class TrainEncoderConfig:
-    """Fine-tuning recipe; `encoder` holds the `EncoderConfig` keys."""
+class TrainEncoderConfig(EncoderData):
+    """Fine-tuning recipe: the data keys of :class:`EncoderData`; `encoder` holds the `EncoderConfig` keys."""
 
     encoder: dict[str, Any] = field(default_factory=dict)
-    photos: str = "data/photos"
-    crops_per_class: int = 4
-    val_crops_per_class: int = 4
-    crop_sizes: tuple[int, ...] = (128, 192, 256, 320, 384, 512)
-    seed: int = 0
     loss: str = "info_nce"
     epochs: int = 40
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.01
-    max_photos: int = 0
-    cache_dir: str = "data/encoder_cache"
     run_dir: str = "runs/encoder"
     out: str = "assets/encoder/offline-adapters.safetensors"
     resume: bool = False
-    threads: int = 2
 
     def __post_init__(self) -> None:
         if self.loss not in ("info_nce", "dot"):
@@ -84,7 +76,7 @@ def accuracy(encoder: DegradationEncoder, features: torch.Tensor, labels: torch.
     return float((pred == labels).float().mean())
 
 
-def build_data(encoder: DegradationEncoder, cfg: TrainEncoderConfig, split: str, crops: int) -> dict[str, torch.Tensor]:
+def build_data(encoder: DegradationEncoder, cfg: EncoderData, split: str, crops: int) -> dict[str, torch.Tensor]:
     """Cached frozen features of the degraded crops of `split`."""
     paths = list_photos(cfg.photos, split)
     if cfg.max_photos:
@@ -156,13 +148,7 @@ def train(cfg: TrainEncoderConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg = load_config(TrainEncoderConfig, argv, description=__doc__.split("\n\n")[0])
-        train(cfg)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command(TrainEncoderConfig, train, argv, __doc__, "python -m training.train_encoder")
 
 
 if __name__ == "__main__":

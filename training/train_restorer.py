@@ -7,6 +7,13 @@ Writes ``<out_dir>/<name>/``: ``checkpoints/step_N/`` (resumable, atomic), ``lat
 ``log.csv`` and ``curves.html``. Running the same command again continues from the latest
 checkpoint (``resume=false`` starts over). ``python -m training.export_restorer`` turns the
 latest checkpoint into a shipped weights file.
+
+Faults: a bad command line or config file (unknown key, wrong type, missing file, YAML syntax
+error) is one ``error:`` line naming the key or file, exit status 2. A corrupt latest checkpoint
+stops the run with one line naming the unreadable file and the newest intact checkpoint;
+``resume_from=<that folder>`` resumes from it (see :class:`training.trainer.TrainConfig`).
+Train photos that do not decode are skipped with a warning; their number is ``skipped_images``
+in the summary and the progress bar.
 """
 from __future__ import annotations
 

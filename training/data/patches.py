@@ -70,7 +70,7 @@ class PatchDataset(Dataset):
     """Training patches from a list of tasks; see the module docstring for the items."""
 
     def __init__(self, tasks, patch_size: int = 128, seed: int = 0, augment: bool = True,
-                 cache_images: int = 64):
+                 cache_images: int = 64, skipped: int = 0):
         if not tasks:
             raise DatasetLayoutError("PatchDataset: no tasks given")
         self.tasks = list(tasks)
@@ -80,7 +80,7 @@ class PatchDataset(Dataset):
         self.epoch = 0
         self.cache_images = cache_images
         self._cache: dict[pathlib.Path, torch.Tensor] = {}
-        self._skipped_photos = 0
+        self._skipped_photos = int(skipped)   # photos dropped before the dataset was built
         self._pairs = [PairedImages(list(t.pairs)) if isinstance(t, RealTask) else None for t in self.tasks]
         self._index = []  # (task index, item index within the task)
         for ti, t in enumerate(self.tasks):
@@ -91,7 +91,9 @@ class PatchDataset(Dataset):
 
     @property
     def skipped(self) -> int:
-        """Images that failed to decode and were replaced (see :class:`PairedImages`)."""
+        """Images dropped when the dataset was built (``skipped``) plus those that failed to decode
+        in this process and were replaced (see :class:`PairedImages`); counts inside DataLoader
+        worker processes do not reach it."""
         return self._skipped_photos + sum(p.skipped for p in self._pairs if p is not None)
 
     def set_epoch(self, epoch: int) -> None:

@@ -2,24 +2,24 @@
 
     python -m training.train_restorer --config training/configs/vlunet-tiny.yaml steps=10 batch_size=4
 
-Values are parsed as YAML (``5``, ``true``, ``[a, b]``, ``{dim: 8}``). Every field is checked
-against its declared type; an unknown key is one error naming it.
+Values are parsed as YAML (``5``, ``true``, ``[a, b]``, ``{dim: 8}``; see
+:mod:`training.config_files`). Every field is checked against its declared type; an unknown key,
+a wrong type, a missing file or a YAML syntax error is one :class:`TrainConfigError` line naming it.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from core.degradations import CANONICAL
+from training.config_files import ConfigError, coerce, read_command_line
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(ConfigError):
     """A training configuration that cannot be used (unknown key, wrong type, bad value)."""
 
 
@@ -37,6 +37,12 @@ class TrainConfig:
     Schedule: ``warmup_steps`` linear from 0, then cosine from ``lr`` to ``min_lr`` at ``steps``.
     Checkpoints: every ``checkpoint_minutes`` of wall time and/or ``checkpoint_steps`` steps
     (0 = off) and at the end, under ``<out_dir>/<name>/``.
+    Resuming: with ``resume`` (the default) a run continues from the checkpoint named by
+    ``<run>/latest.json``. If that checkpoint is unreadable (truncated or missing file, garbage
+    ``state.json``) the run stops with one line naming the file and the newest intact earlier
+    checkpoint; nothing is changed on disk. ``resume_from=<folder>`` (a checkpoint folder, or its
+    path relative to the run, e.g. ``checkpoints/step_00001200``) resumes from that one instead;
+    there is no silent fallback.
     """
 
     name: str = "run"
@@ -76,6 +82,7 @@ class TrainConfig:
     checkpoint_steps: int = 0
     keep_checkpoints: int = 3
     resume: bool = True                   # continue from the latest checkpoint of the run if any
+    resume_from: str | None = None        # resume from this checkpoint folder instead of latest.json's
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -94,6 +101,8 @@ class TrainConfig:
         unknown = [t for t in self.tasks if t not in CANONICAL]
         if unknown or not self.tasks:
             raise TrainConfigError(f"tasks must be a non-empty subset of {CANONICAL}, got {unknown or '[]'}")
+        if self.resume_from is not None and not self.resume:
+            raise TrainConfigError("resume_from is set but resume=false; drop one of them")
         for task, times in self.task_repeat.items():
             if task not in self.tasks:
                 raise TrainConfigError(f"task_repeat names {task!r}, which is not in tasks {list(self.tasks)}")
@@ -112,41 +121,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """``value`` converted to the annotated type ``hint`` (ints accepted for floats, lists for tuples)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    bad = TrainConfigError(f"config key {name!r} expects {hint}, got {value!r}")
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None and type(None) in args:
-            return None
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(name, value, option)
-            except TrainConfigError:
-                pass
-        raise bad
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
-        if len(items) != len(value):
-            raise bad
-        return tuple(_coerce(name, v, h) for v, h in zip(value, items))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad
-        return dict(value)
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, bool) and hint is not bool or not isinstance(value, hint):
-        raise bad
-    return value
-
-
 def check_types(cfg: TrainConfig) -> None:
     hints = typing.get_type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
-        object.__setattr__(cfg, f.name, _coerce(f.name, getattr(cfg, f.name), hints[f.name]))
+        object.__setattr__(cfg, f.name, coerce(f.name, getattr(cfg, f.name), hints[f.name], TrainConfigError))
 
 
 def build_config(data: dict[str, Any]) -> TrainConfig:
@@ -154,42 +132,13 @@ def build_config(data: dict[str, Any]) -> TrainConfig:
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise TrainConfigError(f"unknown training config key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise TrainConfigError(f"unknown training config key {unknown[0]!r} ({hint}known: {', '.join(sorted(known))})")
     return TrainConfig(**data)
 
 
-def apply_override(data: dict[str, Any], item: str) -> None:
-    """Set ``key=value`` in ``data`` (a dotted key reaches into a mapping field such as ``model_overrides``)."""
-    key, sep, raw = item.partition("=")
-    if not sep or not key.strip():
-        raise TrainConfigError(f"override {item!r} is not of the form key=value")
-    try:
-        value = yaml.safe_load(raw) if raw else None
-    except yaml.YAMLError as exc:
-        raise TrainConfigError(f"override {item!r}: value is not valid YAML ({exc.problem})") from None
-    *parents, leaf = key.strip().split(".")
-    node = data
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise TrainConfigError(f"override {item!r}: {part!r} is not a mapping")
-    node[leaf] = value
-
-
 def parse_args(argv: list[str] | None) -> TrainConfig:
-    """``--config FILE [key=value ...]`` -> :class:`TrainConfig`."""
-    parser = argparse.ArgumentParser(prog="python -m training.train_restorer",
-                                     description="Train a restoration network (VLU-Net or a baseline).")
-    parser.add_argument("--config", type=Path, help="YAML file of defaults")
-    parser.add_argument("overrides", nargs="*", help="key=value settings that override the file")
-    args = parser.parse_args(argv)
-    data: dict[str, Any] = {}
-    if args.config is not None:
-        if not args.config.is_file():
-            raise FileNotFoundError(f"config file {args.config} does not exist")
-        data = yaml.safe_load(args.config.read_text()) or {}
-        if not isinstance(data, dict):
-            raise TrainConfigError(f"{args.config} must hold a mapping of keys to values")
-    for item in args.overrides:
-        apply_override(data, item)
-    return build_config(data)
+    """``--config FILE [key=value ...]`` -> :class:`TrainConfig` (see :mod:`training.config_files`)."""
+    return build_config(read_command_line(argv, "python -m training.train_restorer",
+                                          "Train a restoration network (VLU-Net or a baseline).", TrainConfigError))

@@ -12,6 +12,7 @@ val photo, its short side brought to at most ``resize_short``, ``crops_per_photo
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from core.degradations import CANONICAL, degrade
+from training.data.layout import decode_problem
 from training.data.patches import PatchDataset, SyntheticTask, item_seed
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -36,14 +38,32 @@ def list_photos(root: str | Path, split: str) -> list[Path]:
     return paths
 
 
+def readable_photos(paths: list[Path]) -> tuple[list[Path], dict[Path, str]]:
+    """(photos that decode, {unreadable photo: why}) -- see :func:`training.data.layout.decode_problem`."""
+    problems = {p: decode_problem(p) for p in paths}
+    return [p for p in paths if problems[p] is None], {p: why for p, why in problems.items() if why is not None}
+
+
 def patch_dataset(photos_root: str | Path, tasks, patch_size: int, seed: int, repeat: int | dict[str, int] = 1,
                   scale_range=(0.35, 1.0)) -> PatchDataset:
     """Patches of the train photos, every task in ``tasks`` synthesised on the fly; ``repeat`` is
-    one count for all tasks or a ``{task: count}`` mapping (the share of each task per epoch)."""
-    photos = tuple(list_photos(photos_root, "train"))
+    one count for all tasks or a ``{task: count}`` mapping (the share of each task per epoch).
+
+    Photos that do not decode are dropped here, with one warning; their number starts the
+    dataset's ``skipped`` count (a count kept in the parent process, whatever the DataLoader workers).
+    """
+    photos, unreadable = readable_photos(list_photos(photos_root, "train"))
+    folder = Path(photos_root) / "train"
+    if unreadable:
+        named = ", ".join(f"{p.name} ({why})" for p, why in list(unreadable.items())[:3])
+        more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        if not photos:
+            raise FileNotFoundError(f"no readable train photos in {folder}: {named}{more}")
+        warnings.warn(f"skipped {len(unreadable)} unreadable train photo(s) of {len(unreadable) + len(photos)} "
+                      f"in {folder}: {named}{more}", stacklevel=2)
     times = repeat if isinstance(repeat, dict) else {t: repeat for t in tasks}
-    return PatchDataset([SyntheticTask(t, photos, times[t], tuple(scale_range)) for t in tasks],
-                        patch_size=patch_size, seed=seed)
+    return PatchDataset([SyntheticTask(t, tuple(photos), times[t], tuple(scale_range)) for t in tasks],
+                        patch_size=patch_size, seed=seed, skipped=len(unreadable))
 
 
 class _EpochItems(Dataset):
@@ -138,11 +158,16 @@ def photo_suite(root: str | Path, split: str = "val", tasks=CANONICAL, crop: int
     """Deterministic degraded/clean crops of the ``split`` photos (see the module docstring).
 
     Crop ``k`` of a photo sits at the centre for ``k = 0`` and at a seeded position otherwise;
-    a photo smaller than ``crop`` gives its largest centred square that is a multiple of 16.
+    a photo smaller than ``crop`` gives its largest centred square that is a multiple of 16; a
+    photo that does not decode is left out with a warning (the others keep their crops).
     """
     images = []
     for pi, path in enumerate(list_photos(root, split)):
-        photo = _load_resized(path, resize_short)
+        try:
+            photo = _load_resized(path, resize_short)
+        except (OSError, ValueError, SyntaxError) as err:
+            warnings.warn(f"left out unreadable {split} photo {path} ({' '.join(str(err).split())})", stacklevel=2)
+            continue
         h, w = photo.shape[-2:]
         side = min(crop, (min(h, w) // 16) * 16)
         if side < 16:

@@ -19,12 +19,12 @@ from tqdm import tqdm
 
 from core.guidance import degradation_vector
 
-from .config import TrainConfig
+from .config import TrainConfig, TrainConfigError
 from .data import BatchPlan, batch_loader, patch_dataset, photo_suite, psnr_batch
 from .ddp import Distributed
 from .logs import CsvLog, write_curves
 from .models import build_network, count_parameters, load_network, uses_guidance
-from .state import ResumeError, latest_checkpoint, load_checkpoint, save_checkpoint
+from .state import ResumeError, load_checkpoint, resume_point, save_checkpoint
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -98,7 +98,11 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    network = build_network(cfg.model, cfg.model_overrides).to(device)
+    try:
+        network = build_network(cfg.model, cfg.model_overrides).to(device)
+    except (TypeError, ValueError) as exc:
+        where = f"model {cfg.model!r} with model_overrides {cfg.model_overrides}: " if cfg.model_overrides else ""
+        raise TrainConfigError(f"{where}{exc}") from None
     guided = cfg.guidance == "encoder" and uses_guidance(network)
     encoder, encoder_record = load_encoder(cfg, device) if guided else (None, None)
     ema = copy.deepcopy(network).requires_grad_(False) if cfg.ema_decay > 0 else None
@@ -106,7 +110,7 @@ def train(cfg: TrainConfig) -> dict:
 
     run_dir = cfg.run_dir
     start, elapsed = 0, 0.0
-    folder = latest_checkpoint(run_dir) if cfg.resume else None
+    folder = resume_point(run_dir, cfg.resume_from) if cfg.resume else None
     if folder is not None:
         restored = load_checkpoint(folder, network, optimizer, ema)
         start, elapsed = restored.step, float(restored.state.get("elapsed_s", 0.0))
@@ -127,13 +131,14 @@ def train(cfg: TrainConfig) -> dict:
     log = CsvLog(run_dir / "log.csv", resume_step=start) if ddp.is_main else None
     info = {"model": cfg.model, "parameters": count_parameters(network), "guidance": cfg.guidance,
             "data": f"{cfg.photos} train photos x {', '.join(cfg.tasks)} (synthetic, core.degradations)",
-            "patch_size": cfg.patch_size, "init_from": cfg.init_from, "batch_size": cfg.batch_size * ddp.world_size, "encoder": encoder_record}
+            "patch_size": cfg.patch_size, "init_from": cfg.init_from, "batch_size": cfg.batch_size * ddp.world_size,
+            "encoder": encoder_record, "skipped_images": dataset.skipped}
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else nullcontext()
 
     curves_at = [-math.inf]
 
     def checkpoint(step: int, last_val: dict) -> None:
-        summary = {**info, "steps": step, "train_time_s": round(elapsed, 1), **last_val}
+        summary = {**info, "steps": step, "train_time_s": round(elapsed, 1), "skipped_images": dataset.skipped, **last_val}
         save_checkpoint(run_dir, step, network, optimizer, ema, keep=cfg.keep_checkpoints, info=summary,
                         extra={"elapsed_s": elapsed, "config": cfg.to_dict(), "summary": summary})
         if step == cfg.steps or time.monotonic() - curves_at[0] > 120:   # the HTML embeds plotly.js (3 MB)
@@ -176,7 +181,8 @@ def train(cfg: TrainConfig) -> dict:
             last_val = validate(ema if ema is not None else network, encoder, suite, device)
             row.update({k: f"{v:.3f}" for k, v in last_val.items()})
         log.write(**row)
-        bar.set_postfix(loss=f"{loss.item():.4f}", val_psnr=f"{last_val.get('val_psnr', float('nan')):.2f}")
+        bar.set_postfix(loss=f"{loss.item():.4f}", val_psnr=f"{last_val.get('val_psnr', float('nan')):.2f}",
+                        **({"skipped_images": dataset.skipped} if dataset.skipped else {}))
         bar.update(1)
         due_time = cfg.checkpoint_minutes > 0 and time.monotonic() - last_ckpt >= 60 * cfg.checkpoint_minutes
         due_step = cfg.checkpoint_steps > 0 and step % cfg.checkpoint_steps == 0
@@ -186,7 +192,7 @@ def train(cfg: TrainConfig) -> dict:
     bar.close()
     if ddp.is_main and step == start and start > 0 and not (run_dir / "curves.html").exists():
         write_curves(run_dir / "log.csv", run_dir / "curves.html", f"{cfg.name}: {cfg.model}")
-    summary = {**info, "steps": step, "train_time_s": round(elapsed, 1),
+    summary = {**info, "steps": step, "train_time_s": round(elapsed, 1), "skipped_images": dataset.skipped,
                "patches_per_s": round(patches_done / compute_s, 2) if compute_s else None, **last_val}
     ddp.close()
     return summary

@@ -7,8 +7,13 @@ One checkpoint is a folder ``<run>/checkpoints/step_<N>/`` holding
 * ``optimizer.safetensors``: every optimiser state tensor, keyed ``state.<param>.<name>``;
 * ``state.json``: step, optimiser param groups, python/numpy RNG, elapsed time, config.
 
-The folder is written under a temporary name and renamed, then ``<run>/latest.json`` is
-replaced atomically; a run killed at any moment leaves the previous checkpoint intact.
+The folder is written under a temporary name (``checkpoints/.step_<N>.*``), its files are
+flushed to disk, it is renamed, then ``<run>/latest.json`` is replaced atomically: a run killed
+at any moment leaves ``latest.json`` naming the previous complete checkpoint (the next save
+removes the half-written temporary folder). :func:`resume_point` checks that every file of the
+checkpoint to resume from can be read before anything is loaded; an unreadable one is one
+:class:`CorruptCheckpointError` line naming the file and the newest intact other checkpoint
+(``resume_from=`` resumes from it; see :class:`training.trainer.TrainConfig`).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .models import load_network, save_network
@@ -29,6 +35,18 @@ from .models import load_network, save_network
 
 class ResumeError(ValueError):
     """A checkpoint that cannot be resumed (missing files, other configuration)."""
+
+
+class CorruptCheckpointError(ResumeError):
+    """A checkpoint file that cannot be read (truncated or missing safetensors, garbage state.json)."""
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -80,14 +98,20 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, ema=None, extra:
         save_file({**tensors, **rng_tensors}, str(tmp / "optimizer.safetensors"))
         state = {"step": step, "param_groups": opt["param_groups"], "rng": rng_json, **(extra or {})}
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        for file in tmp.iterdir():
+            _fsync(file)
         if final.exists():
             shutil.rmtree(final)
         os.rename(tmp, final)
+        _fsync(ckpt_root)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     _atomic_text(run_dir / "latest.json", json.dumps({"step": step, "checkpoint": str(final.relative_to(run_dir))}))
-    for old in sorted(ckpt_root.glob("step_*"))[:-keep]:
+    # Prune up to this step only: later folders (left when a run resumes from an earlier checkpoint,
+    # e.g. past a corrupt one) are never counted among the newest; also drop interrupted saves.
+    done = sorted(f for f in ckpt_root.glob("step_*") if f.name <= final.name)
+    for old in [*done[:-keep], *ckpt_root.glob(".step_*")]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -99,10 +123,85 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
         return None
     try:
         folder = run_dir / json.loads(pointer.read_text())["checkpoint"]
-    except (ValueError, KeyError) as exc:
-        raise ResumeError(f"{pointer} is unreadable ({exc})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptCheckpointError(f"{pointer} is unreadable ({type(exc).__name__}: {exc})") from None
     if not (folder / "state.json").is_file():
-        raise ResumeError(f"{pointer} names {folder}, which holds no state.json")
+        raise CorruptCheckpointError(f"{pointer} names {folder}, which holds no state.json")
+    return folder
+
+
+def check_checkpoint(folder: Path) -> None:
+    """Raise :class:`CorruptCheckpointError` naming the first file of ``folder`` that cannot be read.
+
+    Reads ``state.json`` and the header of every safetensors file (safetensors refuses a
+    header that does not cover the file, so a truncated file is caught); loads no tensor.
+    """
+    path = folder / "state.json"
+    try:
+        state = json.loads(path.read_text())
+        if not isinstance(state, dict) or not {"step", "param_groups", "rng"} <= set(state):
+            raise ValueError("not a training state (needs step, param_groups, rng)")
+        int(state["step"])
+    except (OSError, ValueError, TypeError) as exc:
+        raise CorruptCheckpointError(f"{path} is unreadable ({_reason(exc)})") from None
+    for name in ("model", "optimizer", "ema"):
+        path = folder / f"{name}.safetensors"
+        if name == "ema" and not path.exists():
+            continue                                      # runs without EMA write none
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                keys = set(f.keys())
+        except (OSError, ValueError, SafetensorError) as exc:
+            raise CorruptCheckpointError(f"{path} is unreadable ({_reason(exc)})") from None
+        if name == "optimizer" and "rng.torch" not in keys:
+            raise CorruptCheckpointError(f"{path} is unreadable (no rng.torch tensor)")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "missing"
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def intact_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's checkpoint folders that :func:`check_checkpoint` accepts, newest first."""
+    found = []
+    for folder in sorted((run_dir / "checkpoints").glob("step_*"), reverse=True):
+        try:
+            check_checkpoint(folder)
+        except CorruptCheckpointError:
+            continue
+        found.append(folder)
+    return found
+
+
+def resume_point(run_dir: Path, resume_from: str | None = None) -> Path | None:
+    """The checkpoint folder to resume from: ``resume_from`` (a folder, or a path relative to
+    ``run_dir``) or the one named by ``latest.json``; None for a new run.
+
+    Every file is checked first (:func:`check_checkpoint`); an unreadable checkpoint is one
+    :class:`CorruptCheckpointError` line naming the file and the newest intact other checkpoint
+    of the run, with the ``resume_from=`` setting that resumes from it. Nothing is written.
+    """
+    folder = None
+    try:
+        if resume_from is not None:
+            folder = Path(resume_from)
+            if not folder.is_dir() and (run_dir / folder).is_dir():
+                folder = run_dir / folder
+            if not folder.is_dir():
+                raise CorruptCheckpointError(f"resume_from: {resume_from} is not a checkpoint folder "
+                                             f"(nor is {run_dir / resume_from})")
+        else:
+            folder = latest_checkpoint(run_dir)
+            if folder is None:
+                return None
+        check_checkpoint(folder)
+    except CorruptCheckpointError as exc:
+        others = [f for f in intact_checkpoints(run_dir) if folder is None or f.resolve() != folder.resolve()]
+        hint = (f"; {others[0]} is intact: add resume_from={others[0]} to resume from it" if others else
+                "; the run has no intact checkpoint: start over with resume=false (or another name)")
+        raise CorruptCheckpointError(f"{exc}{hint}") from None
     return folder
 
 

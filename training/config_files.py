@@ -1,0 +1,144 @@
+"""Command lines of the form ``--config FILE [key=value ...]``: a YAML mapping of defaults, then overrides.
+
+    python -m training.train_restorer --config training/configs/vlunet-tiny.yaml steps=10 model_overrides.dim=16
+    python -m training.train_encoder --config training/configs/encoder_offline.yaml epochs=5 encoder.backbone=clip
+
+Values are parsed as YAML (``5``, ``true``, ``[a, b]``, ``{dim: 8}``, ``null``); a dotted key sets a
+key inside a mapping field. Every problem -- a YAML syntax error, a file that is not a mapping, an
+override without ``=``, an unknown option, a value of the wrong type -- is one line naming the
+file, line or key, raised as the ``error`` class the command passes (a ``ValueError``); a missing
+file is a ``FileNotFoundError``. Each command turns the merged mapping into its own typed config.
+"""
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A command line or config file that cannot be used."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are raised (one line) instead of printing usage and exiting."""
+
+    def __init__(self, *args, error: type[ValueError] = ConfigError, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._error = error
+
+    def error(self, message: str):
+        raise self._error(f"{message} (see {self.prog} --help)")
+
+
+def read_mapping(path: Path, error: type[ValueError] = ConfigError) -> dict[str, Any]:
+    """The mapping in the YAML file ``path`` (an empty file is ``{}``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise error(f"{path}: YAML syntax error{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path} cannot be read ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise error(f"{path} must hold a mapping of keys to values, not a {type(data).__name__}")
+    return data
+
+
+def apply_override(data: dict[str, Any], item: str, error: type[ValueError] = ConfigError) -> None:
+    """Set ``key=value`` in ``data`` (a dotted key reaches into a mapping field such as ``model_overrides``)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise error(f"override {item!r} is not of the form key=value")
+    try:
+        value = yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError as exc:
+        raise error(f"override {item!r}: value is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise error(f"override {item!r}: {part!r} is not a mapping")
+    node[leaf] = value
+
+
+def read_command_line(argv: list[str] | None, prog: str | None, description: str,
+                      error: type[ValueError] = ConfigError) -> dict[str, Any]:
+    """``--config FILE [key=value ...]`` -> the file's mapping with the overrides applied."""
+    parser = _OneLineParser(prog=prog, description=description, error=error)
+    parser.add_argument("--config", type=Path, help="YAML file of defaults")
+    parser.add_argument("overrides", nargs="*", help="key=value settings that override the file")
+    args = parser.parse_args(argv)
+    data = read_mapping(args.config, error) if args.config is not None else {}
+    for item in args.overrides:
+        apply_override(data, item, error)
+    return data
+
+
+def type_name(hint: Any) -> str:
+    """``int`` for ``<class 'int'>``, ``tuple[int, ...]`` as written for generic aliases."""
+    return hint.__name__ if isinstance(hint, type) and not typing.get_args(hint) else str(hint)
+
+
+def coerce(name: str, value: Any, hint: Any, error: type[ValueError] = ConfigError) -> Any:
+    """``value`` converted to the annotated type ``hint`` (ints and numeric strings such as ``1e-3``
+    accepted for floats, lists for tuples); anything else is ``error`` naming the key."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    bad = error(f"config key {name!r} expects {type_name(hint)}, got {value!r}")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return coerce(name, value, option, error)
+            except error:
+                pass
+        raise bad
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        if len(items) != len(value):
+            raise bad
+        try:
+            return tuple(coerce(name, v, h, error) for v, h in zip(value, items))
+        except error:
+            raise bad from None
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):      # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            raise bad from None
+    if isinstance(value, bool) and hint is not bool or not isinstance(value, hint):
+        raise bad
+    return value
+
+
+def coerce_fields(cls: type, data: dict[str, Any], error: type[ValueError] = ConfigError) -> dict[str, Any]:
+    """``data`` with every value coerced to the type of the dataclass field of its key."""
+    hints = typing.get_type_hints(cls)
+    return {key: coerce(key, value, hints[key], error) if key in hints else value for key, value in data.items()}
+
+
+def field_names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
