@@ -16,10 +16,11 @@ from training.trainer.models import count_parameters, load_network, save_network
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_promptir_has_the_parameter_count_of_vlunet_tiny():
-    tiny = count_parameters(core.create_model("vlunet-tiny"))
-    assert "promptir-tiny" in list_baselines()
-    assert abs(count_parameters(create_baseline("promptir-tiny")) - tiny) / tiny < 0.01
+@pytest.mark.parametrize("baseline, vlunet", [("promptir-tiny", "vlunet-tiny"), ("promptir-paper", "vlunet-paper")])
+def test_each_baseline_has_the_parameter_count_of_its_vlunet(baseline, vlunet):
+    target = count_parameters(core.create_model(vlunet))
+    assert baseline in list_baselines()
+    assert abs(count_parameters(create_baseline(baseline)) - target) / target < 0.01
 
 
 def test_promptir_forward_save_load(tmp_path):
