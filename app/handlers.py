@@ -26,7 +26,7 @@ from . import plots
 from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
 from .config import AppConfig
 from .features import StageView, compact_stages, render_stage
-from .state import ModelHolder
+from .state import ModelHolder, TraceShelf
 
 GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "uniform")] + \
     [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
@@ -46,13 +46,16 @@ class UploadError(ValueError):
 class Session:
     """What one browser session restored last (kept server-side in a ``gr.State``).
 
-    The restore leaves the network's full stage trace in ``trace``; the first look at ``stages``
-    (the Unfolding event chained after the restore) pools and draws it and lets the full-size
-    maps go, so none of that work delays the restored image.
+    The restore shelves the network's full stage trace (``trace_key`` on the holder's
+    :class:`app.state.TraceShelf`); the first look at ``stages`` (the Unfolding event chained
+    after the restore) takes it, pools and draws it and lets the full-size maps go, so none of
+    that work delays the restored image. A trace let go from the shelf (many restores since)
+    leaves ``stages`` None and says so in ``trace_note``.
     """
 
     input_path: str | None = None
-    trace: list | None = field(default=None, repr=False)
+    trace_key: str | None = None
+    traces: TraceShelf | None = field(default=None, repr=False)
     trace_note: str = "Restore an image to look inside the unfolding."
     guidance: str = ""
     embedding: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
@@ -60,9 +63,13 @@ class Session:
 
     @property
     def stages(self) -> list[StageView] | None:
-        if self._views is None and self.trace:
-            self._views = [render_stage(c) for c in compact_stages(self.trace)]
-            self.trace = None
+        if self._views is None and self.trace_key and self.traces is not None:
+            trace, self.trace_key = self.traces.take(self.trace_key), None
+            if trace:
+                self._views = [render_stage(c) for c in compact_stages(trace)]
+            else:
+                self.trace_note = ("The stage trace of the last restore was let go to save memory (other restores came "
+                                   "in before it was drawn): restore the image again to look inside.")
         return self._views
 
 
@@ -237,7 +244,7 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
         _save_png(core.to_pil(*core.read_image(image, max_pixels=holder.config.max_pixels)), "input")
     session = Session(input_path=path, guidance=result.guidance)
     if trace:
-        session.trace = result.stages
+        session.trace_key, session.traces = holder.traces.put(result.stages), holder.traces
         session.trace_note = f"The eight stages of the last restore ({width}×{height})."
     else:
         session.trace_note = (f"The last image ({width}×{height}) was restored in tiles: the stage trace needs one untiled "

@@ -53,14 +53,14 @@ ATLAS_HELP = (
 def launch_kwargs(config: AppConfig | None = None) -> dict:
     """Arguments of ``demo.launch`` the studio needs: the upload size limit (bytes; gradio refuses a
     bigger upload before it is stored), no share link (even with GRADIO_SHARE set), no extra served
-    folder, and the repository's weights, data, runs, git folder and the studio's cache blocked from
-    being served or returned; then theme and CSS."""
+    folder, the repository's weights, data, runs, git folder and the studio's cache blocked from
+    being served or returned, and a bound on the sessions whose state is kept; then theme and CSS."""
     config = config or AppConfig.from_env()
     blocked = [ROOT / ".git", ROOT / "data", ROOT / "runs", ROOT / "assets" / "models", ROOT / "assets" / "encoder",
                Path(config.cache_dir)]
     return dict(max_file_size=config.max_file_bytes, share=False, allowed_paths=[],
-                blocked_paths=[str(p.resolve()) for p in blocked], theme=gr.themes.Soft(), css=CSS,
-                footer_links=["api", "gradio"])
+                blocked_paths=[str(p.resolve()) for p in blocked], state_session_capacity=config.state_sessions,
+                theme=gr.themes.Soft(), css=CSS, footer_links=["api", "gradio"])
 
 
 class UploadImage(gr.Image):

@@ -106,13 +106,15 @@ def test_restore_keeps_size_saves_png_and_traces_eight_stages(holder, tmp_path):
 
 def test_language_steering_changes_the_result(holder, tmp_path):
     path = photo(tmp_path / "scene.png")
-    auto = handlers.restore(holder, path, "auto", "", "off")
-    words = handlers.restore(holder, path, "text", "remove the fog", "off")
-    named = handlers.restore(holder, path, "haze", "", "off")
-    assert "“remove the fog”" in words.summary and "steered to *Haze*" in named.summary
+    runs = {}
+    for choice, text in (("auto", ""), ("text", "remove the fog"), ("haze", "")):
+        out = handlers.restore(holder, path, choice, text, "off")
+        runs[choice] = out.summary, out.session.stages  # drawn right away, as the Unfolding event does
+    assert "“remove the fog”" in runs["text"][0] and "steered to *Haze*" in runs["haze"][0]
+    auto, words, named = (runs[c][1] for c in ("auto", "text", "haze"))
     for k in range(8):  # the words' embedding replaced d_I: every stage retrieved other keys
-        assert not np.allclose(auto.session.stages[k].weights, words.session.stages[k].weights, atol=1e-6)
-        assert not np.allclose(named.session.stages[k].weights, words.session.stages[k].weights, atol=1e-6)
+        assert not np.allclose(auto[k].weights, words[k].weights, atol=1e-6)
+        assert not np.allclose(named[k].weights, words[k].weights, atol=1e-6)
 
 
 def test_tiled_restore_explains_missing_trace_and_keeps_mode(holder, tmp_path):
@@ -135,6 +137,17 @@ def test_stage_views_and_walk(holder, tmp_path):
     assert text.startswith("### Stage 8 of 8: Refinement") and "r = " in text
     assert weights.layout.shapes[0].y0 == 6.5  # the selected row is outlined
     assert grad.shape == prox.shape == corr.shape
+
+
+def test_traces_nobody_draws_are_let_go(tmp_path):
+    restorer, note = tiny_restorer(encoder=False)
+    holder = ModelHolder(AppConfig(pending_traces=2), lambda cfg: (restorer, note))
+    path = photo(tmp_path / "scene.png")
+    sessions = [handlers.restore(holder, path, "auto", "", "auto").session for _ in range(3)]
+    assert len(holder.traces) == 2  # API clients never draw their traces: memory stays bounded
+    assert sessions[0].stages is None and "let go to save memory" in sessions[0].trace_note
+    assert len(sessions[2].stages) == 8 and len(sessions[1].stages) == 8 and len(holder.traces) == 0
+    assert sessions[2].stages is sessions[2].stages  # drawn once, kept with the session
 
 
 def test_pca_projection_is_fixed_and_explained():
