@@ -26,7 +26,7 @@ from . import plots
 from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
 from .config import AppConfig
 from .features import StageView, compact_stages, render_stage
-from .state import ModelHolder, TraceShelf
+from .state import ModelHolder, TraceShelf, release_freed_memory
 
 GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "uniform")] + \
     [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
@@ -237,7 +237,11 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
 
     if progress:
         progress(0.1, desc="Restoring")
-    result = restorer.restore(image, degradation=degradation, tile=0 if trace else tile, trace=trace, progress=on_tile)
+    try:
+        result = restorer.restore(image, degradation=degradation, tile=0 if trace else tile, trace=trace,
+                                  progress=on_tile)
+    finally:
+        release_freed_memory()
     width, height = result.image.size  # upright (EXIF orientation applied)
     png = _save_png(result.image, path)
     before = path if _browser_shows_as_read(path, image, info) else \
