@@ -6,6 +6,11 @@ Endpoints (``gradio_client``; every event has an ``api_name``):
   summary Markdown, full-resolution PNG). ``guidance``: "auto", "uniform", a canonical name
   ("noise_15", "noise_25", "noise_50", "haze", "rain", "blur", "low_light") or "text" (then
   ``text`` is the description, e.g. "remove the fog"); ``tiling``: "auto", "off", "256", "512".
+  Any PIL-readable photo (JPEG, PNG, WebP, GIF, BMP, TIFF; 8 or 16 bit, palette, CMYK, alpha);
+  EXIF orientation is applied, alpha carried over, an animated file restored from its first frame
+  (the summary says so). Refused with a one-line reason before any pixel is decoded: empty files,
+  non-images, SVG, more than ``max_pixels`` (decompression bombs included), sides more than
+  ``max_aspect`` apart; damaged or truncated data is refused when decoding.
 * ``/status`` -> what model is loaded (or why none is); the Unfolding and atlas events are
   documented as UI-only.
 """
@@ -113,7 +118,8 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
     def restore(path, choice, text, tiling, progress=gr.Progress()):
         """Restore an image. guidance: auto | uniform | noise_15 | noise_25 | noise_50 | haze | rain | blur |
         low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512.
-        Returns the (input, restored) pair, the detected-degradation chart, a summary and the restored PNG."""
+        An animated GIF/PNG/WebP is restored from its first frame. Returns the (input, restored) pair,
+        the detected-degradation chart, a summary and the restored PNG."""
         out = handlers.restore(holder, path, choice, text, tiling, progress)
         return (out.before, out.png_path), out.chart, out.summary, out.png_path, out.session
 

@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"studio at {url}: {demo.studio_holder.note or note}; torch threads {torch.get_num_threads()}")
         print(f"queue: max_size={config.queue_size}, concurrency={config.concurrency} (restores at once); "
-              f"image {args.size}x{args.size}; single request {first:.2f} s (includes the model load)")
+              f"image {args.size}x{args.size}; single request {first:.2f} s (with the model load, if any)")
         load = run_load(url, image, reference, args.clients, args.requests, args.timeout, args.tolerance)
         print(f"\n{args.clients} clients x {args.requests} requests, results compared with the single request "
               f"(tolerance {args.tolerance} levels):")
