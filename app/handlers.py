@@ -31,6 +31,8 @@ from .state import ModelHolder, TraceShelf, release_freed_memory
 GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "uniform")] + \
     [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
 TILING_CHOICES = [("Auto", "auto"), ("Off", "off"), ("256 px", "256"), ("512 px", "512")]
+GUIDANCE_VALUES = tuple(value for _, value in GUIDANCE_CHOICES)
+MAX_TEXT = 300  # characters of a description (the text tower reads 77 tokens at most)
 BROWSER_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".avif")
 BROWSER_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA")  # 8-bit modes every browser draws as PIL reads them
 EXIF_ORIENTATION = 0x0112
@@ -152,18 +154,24 @@ def _last_words(reason: str) -> str:
 
 
 def guidance_argument(choice: str | None, text: str | None) -> str:
-    """The ``degradation`` argument of ``Restorer.restore`` for the UI's choice and free text."""
-    choice = (choice or "auto").strip()
+    """The ``degradation`` argument of ``Restorer.restore`` for the UI's choice and free text
+    (checked here: the restore event takes its inputs unprocessed, as an API client sent them)."""
+    choice = str(choice or "auto").strip()
+    if choice not in GUIDANCE_VALUES:
+        raise UploadError(f"guidance must be one of {', '.join(GUIDANCE_VALUES)}; got {choice[:40]!r}")
     if choice == "text":
-        if not (text or "").strip():
+        text = str(text or "").strip()
+        if not text:
             raise UploadError("type what is wrong with the photo (for example \"remove the fog\"), or pick a type")
-        return text.strip()
+        if len(text) > MAX_TEXT:
+            raise UploadError(f"describe the degradation in at most {MAX_TEXT} characters (got {len(text)})")
+        return text
     return choice
 
 
 def tile_argument(tiling: str | None) -> int | None:
     """UI tiling choice -> ``tile`` of ``Restorer.restore`` (None automatic, 0 off, N pixels)."""
-    tiling = (tiling or "auto").strip().lower()
+    tiling = str(tiling or "auto").strip().lower()[:20]
     if tiling == "auto":
         return None
     if tiling == "off":

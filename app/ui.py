@@ -68,24 +68,22 @@ def launch_kwargs(config: AppConfig | None = None) -> dict:
                 theme=gr.themes.Soft(), css=CSS, footer_links=["api", "gradio"])
 
 
-class UploadImage(gr.Image):
-    """The input ``gr.Image`` (drawn by gradio's Image component), handing the restore handler the
-    uploaded file's path without opening it. gradio's own preprocessing opens the file with PIL
-    first, so an empty file, a non-image or a decompression bomb would fail there with an opaque
-    error; :func:`handlers.check_upload` refuses each with its reason instead."""
+def upload_path(payload) -> str | None:
+    """The server path of the uploaded file, from the restore event's unprocessed image payload.
 
-    is_template = True  # gradio draws it with the component of the parent class
-
-    def preprocess(self, payload):
-        if payload is None:
-            return None
-        if payload.url and payload.url.startswith("data:"):
-            raise gr.Error("send the image as a file upload, not as a data: URL", title="Cannot restore this image",
-                           print_exception=False)
-        if payload.path is None:
-            raise gr.Error("no image file was received; upload it again", title="Cannot restore this image",
-                           print_exception=False)
-        return str(payload.path)
+    The restore event skips gradio's preprocessing (``preprocess=False``): for ``gr.Image`` it opens
+    the file with PIL first, so an empty file, a non-image or a decompression bomb would fail there
+    with an opaque error, while :func:`handlers.check_upload` refuses each with its reason. gradio
+    has already checked that the path is a file uploaded to this server (before preprocessing).
+    """
+    if payload is None:
+        return None
+    if isinstance(payload, str):
+        return payload
+    if payload.get("url", "") and str(payload["url"]).startswith("data:"):
+        raise gr.Error("send the image as a file upload, not as a data: URL", title="Cannot restore this image",
+                       print_exception=False)
+    return payload.get("path")
 
 
 def _message(fn: Callable) -> Callable:
@@ -120,7 +118,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
         low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512.
         An animated GIF/PNG/WebP is restored from its first frame. Returns the (input, restored) pair,
         the detected-degradation chart, a summary and the restored PNG."""
-        out = handlers.restore(holder, path, choice, text, tiling, progress)
+        out = handlers.restore(holder, upload_path(path), choice, text, tiling, progress)
         return (out.before, out.png_path), out.chart, out.summary, out.png_path, out.session
 
     def unfolding(session):
@@ -145,7 +143,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
             with gr.Tab("Restore", id="restore"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5):
-                        image = UploadImage(type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                        image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                          label="Degraded photo (drop, paste or click)", height=400, elem_id="input-image")
                         with gr.Row():
                             choice = gr.Dropdown(handlers.GUIDANCE_CHOICES, value="auto", label="Degradation",
@@ -195,7 +193,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
                       api_visibility="undocumented", queue=False)
         gr.on([run.click, image.upload], _message(restore), [image, choice, text, tiling],
               [slider, chart, summary, download, session], api_name="restore", concurrency_id="model",
-              concurrency_limit=config.concurrency).success(
+              concurrency_limit=config.concurrency, preprocess=False).success(
             unfolding, session, [gallery, trace_note, stage, download] + detail, api_name="unfolding",
             api_visibility="undocumented")
         stage.release(go_to, [session, stage], [stage] + detail, api_name="stage", api_visibility="undocumented")

@@ -73,6 +73,12 @@ def test_bad_requests_come_back_as_one_line_errors(studio, image, tmp_path):
     client, _ = studio
     with pytest.raises(gradio_client.exceptions.AppError, match="remove the fog"):
         client.predict(gradio_client.handle_file(image), "text", " ", "auto", api_name="/restore")
+    with pytest.raises(gradio_client.exceptions.AppError, match="guidance must be one of"):
+        client.predict(gradio_client.handle_file(image), "fog", "", "auto", api_name="/restore")
+    with pytest.raises(gradio_client.exceptions.AppError, match="tiling must be"):
+        client.predict(gradio_client.handle_file(image), "auto", "", "huge", api_name="/restore")
+    with pytest.raises(gradio_client.exceptions.AppError, match="no image"):
+        client.predict(None, "auto", "", "auto", api_name="/restore")
     big = tmp_path / "big.png"
     Image.new("RGB", (600, 400)).save(big)
     with pytest.raises(gradio_client.exceptions.AppError, match=r"600×400 = 0.2 megapixels"):

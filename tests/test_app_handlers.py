@@ -78,6 +78,12 @@ def test_guidance_and_tiling_arguments():
     assert handlers.guidance_argument("text", "  remove the fog ") == "remove the fog"
     with pytest.raises(handlers.UploadError, match="remove the fog"):
         handlers.guidance_argument("text", "  ")
+    with pytest.raises(handlers.UploadError, match="guidance must be one of auto, uniform, noise_15"):
+        handlers.guidance_argument("remove the fog", "")  # a description goes in `text`, with choice "text"
+    with pytest.raises(handlers.UploadError, match="at most 300 characters"):
+        handlers.guidance_argument("text", "fog " * 1000)
+    with pytest.raises(handlers.UploadError, match="tiling must be"):
+        handlers.tile_argument(["512"])
     assert [handlers.tile_argument(t) for t in ("auto", "off", "256", "512")] == [None, 0, 256, 512]
     with pytest.raises(handlers.UploadError, match="multiple of 8"):
         handlers.tile_argument("100")

@@ -185,3 +185,14 @@ def test_a_restore_writes_nothing_beside_the_upload(tmp_path, one_thread):
     assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]
     assert Path(out.png_path).resolve().is_relative_to(handlers.OUTPUT_DIR.resolve())
     assert Path(out.png_path).name == "id-restored.png"
+
+
+def test_the_restore_event_takes_only_an_uploaded_file_path():
+    import gradio as gr
+
+    from app.ui import upload_path
+    assert upload_path(None) is None
+    assert upload_path({"path": "/tmp/gradio/abc/photo.png", "url": None, "orig_name": "photo.png"}) == \
+        "/tmp/gradio/abc/photo.png"
+    with pytest.raises(gr.Error, match="not as a data: URL"):  # never decoded by gradio on the way in
+        upload_path({"path": None, "url": "data:image/png;base64,iVBORw0KGgo="})
