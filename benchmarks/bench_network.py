@@ -27,6 +27,7 @@ pixels warm up on a 256 x 256 input and are timed once (the runs column says 1).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -119,7 +120,7 @@ def run_case(kind: str, model: str, size: str, style: str, repeats: int,
     import torch
     torch.manual_seed(0)
     w, h = (int(v) for v in size.split("x")) if "x" in size else (int(size), int(size))
-    note, params, tiles = "", None, None
+    note, params = "", None
     if kind in ("forward", "tiled"):
         net, params = _network(model)
         x, d = torch.rand(1, 3, h, w), torch.randn(1, 512)
@@ -146,17 +147,14 @@ def run_case(kind: str, model: str, size: str, style: str, repeats: int,
                 except _EnoughTiles:
                     pass
                 elapsed = time.perf_counter() - t
-                tiles = done[1]
                 per_tile = elapsed / done[0]
                 times = [elapsed if done[0] == done[1] else per_tile * done[1]]
                 note = (f"{done[1]} tiles, {per_tile:.2f} s per tile" if done[0] == done[1] else
                         f"{done[0]} of {done[1]} tiles run, {per_tile:.2f} s per tile; total = per tile x {done[1]}")
-            elif style == "authors":
-                from benchmarks.authors_style import authors_execution
-                with authors_execution():
-                    times = _timed(lambda: net(x, d), repeats, long_after, warm_up)
             else:
-                times = _timed(lambda: net(x, d), repeats, long_after, warm_up)
+                from benchmarks.authors_style import authors_execution
+                with authors_execution() if style == "authors" else contextlib.nullcontext():
+                    times = _timed(lambda: net(x, d), repeats, long_after, warm_up)
     else:
         restorer, note = _restorer(model)
         photo = _photo(w, h)

@@ -49,7 +49,8 @@ def shipped_entry(path: Path) -> tuple[str, str, Path]:
     budget = (f"{info.get('steps', '?')} steps x {info.get('batch_size', '?')} patches of {info.get('patch_size', '?')}^2, "
               f"{float(info.get('train_time_s', 0)) / 60:.0f} min wall on a shared CPU thread")
     if info.get("init_from"):   # a fine-tuning phase: name the run it continued (its card has both phases)
-        budget += f", continuing {Path(info['init_from']).parts[-4] if len(Path(info['init_from']).parts) >= 4 else info['init_from']}"
+        source = Path(info["init_from"])   # <out_dir>/<run>/checkpoints/step_N/<weights>, or any weights file
+        budget += f", continuing {source.parents[2].name if len(source.parts) >= 4 else source}"
     return f"VLU-Net shipped ({path.name})", budget, path
 
 

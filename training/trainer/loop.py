@@ -23,8 +23,8 @@ from .config import TrainConfig, TrainConfigError
 from .data import BatchPlan, batch_loader, patch_dataset, photo_suite, psnr_batch
 from .ddp import Distributed
 from .logs import CsvLog, write_curves
-from .models import build_network, count_parameters, load_network, uses_guidance
-from .state import ResumeError, load_checkpoint, resume_point, save_checkpoint
+from .models import build_network, count_parameters, uses_guidance
+from .state import ResumeError, load_checkpoint, load_same_network, resume_point, save_checkpoint
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -55,9 +55,7 @@ def init_weights(path: str, network: torch.nn.Module, ema: torch.nn.Module | Non
     """Load the weight file ``path`` (same network and configuration) into ``network`` and ``ema``."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"init_from: {path} does not exist")
-    source = load_network(path)
-    if type(source) is not type(network) or source.config != network.config:
-        raise ResumeError(f"init_from: {path} holds a different network ({type(source).__name__} {source.config})")
+    source = load_same_network(Path(path), network, f"init_from: {path}")
     for target in (network, ema):
         if target is not None:
             target.load_state_dict(source.state_dict())
@@ -132,7 +130,7 @@ def train(cfg: TrainConfig) -> dict:
     info = {"model": cfg.model, "parameters": count_parameters(network), "guidance": cfg.guidance,
             "data": f"{cfg.photos} train photos x {', '.join(cfg.tasks)} (synthetic, core.degradations)",
             "patch_size": cfg.patch_size, "init_from": cfg.init_from, "batch_size": cfg.batch_size * ddp.world_size,
-            "encoder": encoder_record, "skipped_images": dataset.skipped}
+            "encoder": encoder_record}
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else nullcontext()
 
     curves_at = [-math.inf]

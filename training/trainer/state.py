@@ -205,6 +205,16 @@ def resume_point(run_dir: Path, resume_from: str | None = None) -> Path | None:
     return folder
 
 
+def load_same_network(path: Path, target, what: str, hint: str = ""):
+    """The network stored at ``path``, on the CPU; ResumeError naming ``what`` unless it has the
+    class and configuration of ``target`` (so its weights fit ``target`` key for key)."""
+    net = load_network(path, device="cpu")
+    if type(net) is not type(target) or net.config != target.config:
+        raise ResumeError(f"{what} holds a different network ({type(net).__name__} {net.config})"
+                          + (f"; {hint}" if hint else ""))
+    return net
+
+
 @dataclass
 class Restored:
     step: int
@@ -214,11 +224,8 @@ class Restored:
 def load_checkpoint(folder: Path, model, optimizer, ema=None) -> Restored:
     """Load a checkpoint folder into ``model``/``optimizer``/``ema``; restores the RNGs."""
     state = json.loads((folder / "state.json").read_text())
-    net = load_network(folder / "model.safetensors", device="cpu")
     target = getattr(model, "module", model)
-    if type(net) is not type(target) or net.config != target.config:
-        raise ResumeError(f"{folder} holds a different network ({type(net).__name__} {net.config}); "
-                          "use another name or out_dir")
+    net = load_same_network(folder / "model.safetensors", target, str(folder), "use another name or out_dir")
     device = next(target.parameters()).device
     target.load_state_dict(net.state_dict())
     if ema is not None:
