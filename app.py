@@ -8,6 +8,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # huge pages for big feature maps (see core/__init__.py)
 
 from app import build_demo, launch_kwargs  # noqa: E402
 

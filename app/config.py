@@ -22,8 +22,6 @@ class AppConfig:
         2-core CPU runs one at a time: torch already uses both cores).
     trace_max_pixels: above this size the unfolding trace is not recorded (it needs an
         untiled pass, and tiling starts at one megapixel).
-    pending_traces: stage traces kept at once until the Unfolding view draws them (each is
-        hundreds of MB at a megapixel; API clients never draw theirs, the oldest is let go).
     state_sessions: sessions whose state (last restore, drawn stages: ~5 MB each) is kept; the
         oldest beyond it is forgotten (gradio's ``state_session_capacity``).
     atlas_table: the encoder atlas parquet (None: the one beside the loaded encoder).
@@ -39,7 +37,6 @@ class AppConfig:
     queue_size: int = 16
     concurrency: int = 1
     trace_max_pixels: int = 1024 * 1024
-    pending_traces: int = 2
     state_sessions: int = 200
     atlas_table: str | None = None
     cache_dir: str = str(ROOT / "data" / "cache" / "app")

@@ -26,7 +26,7 @@ from . import plots
 from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
 from .config import AppConfig
 from .features import StageView, compact_stages, render_stage
-from .state import ModelHolder, TraceShelf, release_freed_memory
+from .state import ModelHolder, release_freed_memory
 
 GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "uniform")] + \
     [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
@@ -48,31 +48,20 @@ class UploadError(ValueError):
 class Session:
     """What one browser session restored last (kept server-side in a ``gr.State``).
 
-    The restore shelves the network's full stage trace (``trace_key`` on the holder's
-    :class:`app.state.TraceShelf`); the first look at ``stages`` (the Unfolding event chained
-    after the restore) takes it, pools and draws it and lets the full-size maps go, so none of
-    that work delays the restored image. A trace let go from the shelf (many restores since)
-    leaves ``stages`` None and says so in ``trace_note``.
+    The restore itself records nothing for the Unfolding view: keeping eight stages' full-size
+    maps roughly doubles the network's time, and most restores are never inspected. When the
+    Unfolding view is opened, :func:`record_stages` runs the network once more on the same file
+    with the same steering (``degradation``), with the trace on, and keeps only the drawn,
+    pooled ``stages`` (a few MB); the full-size maps are let go at once.
     """
 
     input_path: str | None = None
-    trace_key: str | None = None
-    traces: TraceShelf | None = field(default=None, repr=False)
+    degradation: str | None = None
+    traceable: bool = False
     trace_note: str = "Restore an image to look inside the unfolding."
     guidance: str = ""
     embedding: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
-    _views: list[StageView] | None = field(default=None, repr=False)
-
-    @property
-    def stages(self) -> list[StageView] | None:
-        if self._views is None and self.trace_key and self.traces is not None:
-            trace, self.trace_key = self.traces.take(self.trace_key), None
-            if trace:
-                self._views = [render_stage(c) for c in compact_stages(trace)]
-            else:
-                self.trace_note = ("The stage trace of the last restore was let go to save memory (other restores came "
-                                   "in before it was drawn): restore the image again to look inside.")
-        return self._views
+    stages: list[StageView] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -222,7 +211,7 @@ def _describe(guidance: str, probabilities: dict[str, float]) -> str:
 
 def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
             tiling: str | None = "auto", progress: Progress | None = None) -> RestoreOutcome:
-    """Restore the uploaded file at ``path``; the trace of the 8 stages is kept when the pass is untiled.
+    """Restore the uploaded file at ``path`` (no stage trace: see :func:`record_stages`).
 
     The file is checked from its header (:func:`check_upload`) and decoded once; an animated
     GIF/PNG/WebP is restored from its first frame (the summary says so), EXIF orientation is
@@ -237,7 +226,6 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     was_loaded = holder.loaded
     restorer = holder.get()
     untiled = tile == 0 or (tile is None and width * height <= core.restorer.AUTO_TILE_PIXELS)
-    trace = untiled and width * height <= holder.config.trace_max_pixels
 
     def on_tile(done: int, total: int) -> None:
         if progress:
@@ -246,18 +234,18 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     if progress:
         progress(0.1, desc="Restoring")
     try:
-        result = restorer.restore(image, degradation=degradation, tile=0 if trace else tile, trace=trace,
-                                  progress=on_tile)
+        result = restorer.restore(image, degradation=degradation, tile=tile, progress=on_tile)
     finally:
         release_freed_memory()
     width, height = result.image.size  # upright (EXIF orientation applied)
     png = _save_png(result.image, path)
     before = path if _browser_shows_as_read(path, image, info) else \
         _save_png(core.to_pil(*core.read_image(image, max_pixels=holder.config.max_pixels)), "input")
-    session = Session(input_path=path, guidance=result.guidance)
-    if trace:
-        session.trace_key, session.traces = holder.traces.put(result.stages), holder.traces
-        session.trace_note = f"The eight stages of the last restore ({width}×{height})."
+    traceable = untiled and width * height <= holder.config.trace_max_pixels
+    session = Session(input_path=path, degradation=degradation, traceable=traceable, guidance=result.guidance)
+    if traceable:
+        session.trace_note = (f"Recording the eight stages of the last restore ({width}×{height}): one more pass of "
+                              "the network with every stage's maps kept…")
     else:
         session.trace_note = (f"The last image ({width}×{height}) was restored in tiles: the stage trace needs one untiled "
                               f"pass, recorded up to {holder.config.trace_max_pixels / 1e6:.1f} MP with tiling on Auto or Off.")
@@ -274,6 +262,33 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
                           summary, session)
 
 
+def record_stages(holder: ModelHolder, session: Session | None) -> list[StageView] | None:
+    """The drawn stages of the session's last restore, recorded on first call (then kept).
+
+    Runs the network once more on the same file with the same steering and ``trace=True``
+    (auto-detection gives the same d_I again: the encoder is deterministic), pools and draws
+    each stage (:func:`app.features.compact_stages`) and lets the full-size maps go. None, with
+    ``session.trace_note`` saying why, when there is no restore, it was tiled, or the file is gone.
+    """
+    if session is None or session.stages is not None or not session.traceable:
+        return session.stages if session else None
+    start = time.perf_counter()
+    try:
+        image, _ = load_upload(session.input_path, holder.config)
+        result = holder.get().restore(image, degradation=session.degradation, tile=0, trace=True)
+        session.stages = [render_stage(c) for c in compact_stages(result.stages)]
+        del result
+    except (UploadError, FileNotFoundError) as exc:
+        session.traceable = False
+        session.trace_note = f"The last image cannot be read again ({exc}): restore it again to look inside."
+        return None
+    finally:
+        release_freed_memory()
+    session.trace_note = (f"The eight stages of the last restore, recorded in {time.perf_counter() - start:.1f} s "
+                          "(one more pass of the network with every stage's maps kept).")
+    return session.stages
+
+
 def _browser_shows_as_read(path: str, image: Image.Image, info: ImageInfo) -> bool:
     """Whether a browser shows the uploaded file as the network saw it; if not (TIFF, CMYK, 16-bit,
     EXIF-rotated, animated), the before image is a PNG of what was read."""
@@ -286,7 +301,8 @@ def stage_labels(stages: list[StageView]) -> list[str]:
 
 
 def unfolding_overview(session: Session | None) -> tuple[list, go.Figure, go.Figure, str]:
-    """Gallery items (after-proximal thumbnail, caption) for all stages, the two stage plots, a note."""
+    """Gallery items (after-proximal thumbnail, caption) for all stages, the two stage plots, a note
+    (the stages :func:`record_stages` drew; nothing is recorded here)."""
     if session is None or not session.stages:
         note = session.trace_note if session else Session().trace_note
         return [], plots.empty_figure(note, 340), plots.empty_figure(note, 340), note

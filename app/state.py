@@ -1,13 +1,11 @@
 """The restorer, loaded once and lazily (thread-safe), what went wrong if it could not be, and the
-stage traces waiting to be drawn (a bounded number)."""
+release of freed memory after each restore."""
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import threading
 import time
-import uuid
-from collections import OrderedDict
 from typing import Callable
 
 import core
@@ -58,42 +56,9 @@ def default_factory(config: AppConfig) -> tuple[core.Restorer, str]:
     return core.Restorer(network, encoder, device=config.device), note
 
 
-class TraceShelf:
-    """Raw stage traces of recent restores waiting for the Unfolding view, ``capacity`` at most.
-
-    A restore's full-resolution trace weighs hundreds of MB at a megapixel; the browser draws it
-    right away (the Unfolding event chained after the restore), but an API client never asks for
-    it, so a trace kept in every session would let memory grow with the number of sessions. Here
-    the oldest trace beyond ``capacity`` is let go; its session is told to restore again.
-    """
-
-    def __init__(self, capacity: int):
-        self.capacity = max(int(capacity), 0)
-        self._lock = threading.Lock()
-        self._items: OrderedDict[str, list] = OrderedDict()
-
-    def put(self, trace: list) -> str:
-        """Keep ``trace``; returns the key to :meth:`take` it with."""
-        key = uuid.uuid4().hex
-        with self._lock:
-            self._items[key] = trace
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        return key
-
-    def take(self, key: str | None) -> list | None:
-        """The trace stored under ``key`` (removed from the shelf), or None if it was let go."""
-        with self._lock:
-            return self._items.pop(key, None) if key else None
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 class ModelHolder:
     """Builds the restorer on first use, once, under a lock; a failure is retried on the next call
-    (weights that land while the studio runs are picked up). ``traces`` shelves the restores'
-    stage traces until they are drawn (``config.pending_traces`` at most)."""
+    (weights that land while the studio runs are picked up)."""
 
     def __init__(self, config: AppConfig,
                  factory: Callable[[AppConfig], core.Restorer | tuple[core.Restorer, str]] | None = None):
@@ -103,7 +68,6 @@ class ModelHolder:
         self._restorer: core.Restorer | None = None
         self.note = ""
         self.load_seconds = 0.0
-        self.traces = TraceShelf(config.pending_traces)
 
     @property
     def loaded(self) -> bool:

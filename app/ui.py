@@ -122,9 +122,18 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
         return (out.before, out.png_path), out.chart, out.summary, out.png_path, out.session
 
     def unfolding(session):
+        """Record (once per restore) and draw the eight stages of the last restored image."""
+        handlers.record_stages(holder, session)
         gallery, weights, changes, note = handlers.unfolding_overview(session)
-        detail = handlers.stage_detail(session, 1)
-        return (gallery, note, 1, gr.DownloadButton(interactive=True)) + detail
+        return (gallery, note, 1) + handlers.stage_detail(session, 1)
+
+    def unfolding_waiting(session):
+        """After a restore: enable the download, clear the Unfolding view (its stages are recorded when
+        the tab is opened)."""
+        note = ("Open this tab, or press *Show the stages*, to record the eight stages of the last restore."
+                if session and session.traceable else (session or handlers.Session()).trace_note)
+        empty = plots.empty_figure(note, 340)
+        return gr.DownloadButton(interactive=True), [], note, 1, None, None, None, "", empty, empty
 
     def go_to(session, index):
         n = len(session.stages) if session and session.stages else 8
@@ -161,9 +170,11 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
                         download = gr.DownloadButton("Download full-resolution PNG", interactive=False, size="md",
                                                      icon=None, elem_id="download-button")
                         chart = gr.Plot(label="Detected degradation", elem_id="degradation-chart", show_label=False)
-            with gr.Tab("Unfolding", id="unfolding"):
+            with gr.Tab("Unfolding", id="unfolding") as unfolding_tab:
                 gr.Markdown(UNFOLDING_HELP, elem_classes="explain")
-                trace_note = gr.Markdown(handlers.Session().trace_note, elem_id="unfolding-note")
+                with gr.Row(equal_height=True):
+                    trace_note = gr.Markdown(handlers.Session().trace_note, elem_id="unfolding-note")
+                    record = gr.Button("Show the stages", size="sm", scale=0, min_width=160, elem_id="record-stages")
                 gallery = gr.Gallery(label="The eight stages (estimate after the proximal step); click one",
                                      columns=8, height=175, object_fit="contain", allow_preview=False, buttons=[],
                                      elem_id="stage-gallery")
@@ -193,9 +204,12 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
                       api_visibility="undocumented", queue=False)
         gr.on([run.click, image.upload], _message(restore), [image, choice, text, tiling],
               [slider, chart, summary, download, session], api_name="restore", concurrency_id="model",
-              concurrency_limit=config.concurrency, preprocess=False).success(
-            unfolding, session, [gallery, trace_note, stage, download] + detail, api_name="unfolding",
-            api_visibility="undocumented")
+              concurrency_limit=config.concurrency, preprocess=False, show_progress="full",
+              show_progress_on=[summary]).success(
+            unfolding_waiting, session, [download, gallery, trace_note, stage] + detail, api_name="unfolding_waiting",
+            api_visibility="undocumented", queue=False)
+        gr.on([unfolding_tab.select, record.click], unfolding, session, [gallery, trace_note, stage] + detail,
+              api_name="unfolding", api_visibility="undocumented", concurrency_id="model")
         stage.release(go_to, [session, stage], [stage] + detail, api_name="stage", api_visibility="undocumented")
         prev.click(lambda s, i: go_to(s, i - 1), [session, stage], [stage] + detail, api_name="previous_stage",
                    api_visibility="undocumented")

@@ -107,12 +107,12 @@ def main(argv: list[str] | None = None) -> int:
                 target.dispatch_event("dragover", {"dataTransfer": data})
                 start = time.perf_counter()
                 target.dispatch_event("drop", {"dataTransfer": data})
-                page.wait_for_function(SHOWN, arg="", polling="raf")
+                page.wait_for_function(SHOWN, arg="", polling=50)
                 elapsed = time.perf_counter() - start
                 summary = page.locator("#restore-summary").inner_text()
                 took = float(re.search(r"in ([\d.]+) s", summary).group(1))
                 network = float(re.search(r"network ([\d.]+) s", summary).group(1))
-                page.wait_for_selector("#download-button:not([disabled])")  # the chained Unfolding event is done
+                page.wait_for_selector("#download-button:not([disabled])")  # the chained event after the restore is done
                 label = "warm-up" if run == 0 else f"run {run}"
                 print(f"{label}: shown after {elapsed:.2f} s (server restore {took:.2f} s, network {network:.2f} s)")
                 if run:

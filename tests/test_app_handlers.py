@@ -89,7 +89,7 @@ def test_guidance_and_tiling_arguments():
         handlers.tile_argument("100")
 
 
-def test_restore_keeps_size_saves_png_and_traces_eight_stages(holder, tmp_path):
+def test_restore_keeps_size_saves_png_and_records_eight_stages_on_demand(holder, tmp_path):
     path = photo(tmp_path / "scene.png")
     calls = []
     out = handlers.restore(holder, path, "auto", "", "auto", progress=lambda f, desc="": calls.append((f, desc)))
@@ -101,7 +101,10 @@ def test_restore_keeps_size_saves_png_and_traces_eight_stages(holder, tmp_path):
     assert calls and all(0 <= f <= 1 for f, _ in calls)
     bars = out.chart.data[0]
     assert len(bars.x) == 7 and abs(sum(bars.x) - 1) < 1e-4
-    stages = out.session.stages
+    assert out.session.stages is None and out.session.traceable  # the restore itself records no trace
+    stages = handlers.record_stages(holder, out.session)
+    assert handlers.record_stages(holder, out.session) is stages is out.session.stages  # recorded once
+    assert "recorded in" in out.session.trace_note
     assert [s.index for s in stages] == list(range(1, 9))
     for s in stages:
         assert s.after_gradient.dtype == np.uint8 and s.after_gradient.shape == s.after_proximal.shape
@@ -115,7 +118,7 @@ def test_language_steering_changes_the_result(holder, tmp_path):
     runs = {}
     for choice, text in (("auto", ""), ("text", "remove the fog"), ("haze", "")):
         out = handlers.restore(holder, path, choice, text, "off")
-        runs[choice] = out.summary, out.session.stages  # drawn right away, as the Unfolding event does
+        runs[choice] = out.summary, handlers.record_stages(holder, out.session)  # the same steering again
     assert "“remove the fog”" in runs["text"][0] and "steered to *Haze*" in runs["haze"][0]
     auto, words, named = (runs[c][1] for c in ("auto", "text", "haze"))
     for k in range(8):  # the words' embedding replaced d_I: every stage retrieved other keys
@@ -127,7 +130,7 @@ def test_tiled_restore_explains_missing_trace_and_keeps_mode(holder, tmp_path):
     path = photo(tmp_path / "gray.tif", (90, 71), mode="LA")
     out = handlers.restore(holder, path, "auto", "", "64")
     assert out.before.endswith(".png") and Image.open(out.before).size == (90, 71)  # browsers cannot show TIFF
-    assert out.session.stages is None and "tiles" in out.session.trace_note
+    assert handlers.record_stages(holder, out.session) is None and "tiles" in out.session.trace_note
     assert Image.open(out.png_path).mode == "LA" and Image.open(out.png_path).size == (90, 71)
     gallery, weights, changes, note = handlers.unfolding_overview(out.session)
     assert gallery == [] and "tiles" in note
@@ -136,6 +139,9 @@ def test_tiled_restore_explains_missing_trace_and_keeps_mode(holder, tmp_path):
 
 def test_stage_views_and_walk(holder, tmp_path):
     out = handlers.restore(holder, photo(tmp_path / "scene.png"), "auto", "", "auto")
+    gallery, _, _, note = handlers.unfolding_overview(out.session)
+    assert gallery == [] and "Recording" in note  # nothing recorded until the view asks
+    handlers.record_stages(holder, out.session)
     gallery, weights, changes, _ = handlers.unfolding_overview(out.session)
     assert len(gallery) == 8 and gallery[3][1].startswith("4 · Latent")
     assert np.asarray(weights.data[0].z).shape == (8, len(out.session.stages[0].weights))
@@ -145,15 +151,21 @@ def test_stage_views_and_walk(holder, tmp_path):
     assert grad.shape == prox.shape == corr.shape
 
 
-def test_traces_nobody_draws_are_let_go(tmp_path):
-    restorer, note = tiny_restorer(encoder=False)
-    holder = ModelHolder(AppConfig(pending_traces=2), lambda cfg: (restorer, note))
-    path = photo(tmp_path / "scene.png")
-    sessions = [handlers.restore(holder, path, "auto", "", "auto").session for _ in range(3)]
-    assert len(holder.traces) == 2  # API clients never draw their traces: memory stays bounded
-    assert sessions[0].stages is None and "let go to save memory" in sessions[0].trace_note
-    assert len(sessions[2].stages) == 8 and len(sessions[1].stages) == 8 and len(holder.traces) == 0
-    assert sessions[2].stages is sessions[2].stages  # drawn once, kept with the session
+def test_recorded_stages_are_those_of_the_restore(tmp_path):
+    """The Unfolding view re-runs the network with the trace on: same image, same steering, same output."""
+    restorer, note = tiny_restorer()
+    holder = ModelHolder(AppConfig(), lambda cfg: (restorer, note))
+    path = photo(tmp_path / "scene.png", (40, 32))
+    out = handlers.restore(holder, path, "text", "remove the fog", "off")
+    stages = handlers.record_stages(holder, out.session)
+    direct = restorer.restore(path, degradation="remove the fog", tile=0, trace=True)
+    assert np.array_equal(np.asarray(direct.image), np.asarray(out.after))
+    for view, record in zip(stages, direct.stages, strict=True):
+        assert np.allclose(view.weights, record.weights[0].numpy(), atol=1e-6) and view.step == pytest.approx(record.step)
+    gone = handlers.restore(holder, photo(tmp_path / "gone.png"), "auto", "", "auto").session
+    Path(gone.input_path).unlink()
+    assert handlers.record_stages(holder, gone) is None and "cannot be read again" in gone.trace_note
+    assert "gone" in gone.trace_note and handlers.unfolding_overview(gone)[0] == []
 
 
 def test_pca_projection_is_fixed_and_explained():

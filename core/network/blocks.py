@@ -122,8 +122,22 @@ class GDFN(nn.Module):
         self.project_out = nn.Conv2d(hidden, dim, kernel_size=1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = self.dwconv(self.project_in(x)).chunk(2, dim=1)
-        return self.project_out(F.gelu(x1) * x2)
+        # The two halves (gate and value) are computed apart, each from its half of the weights:
+        # the same arithmetic as one 2*hidden-channel conv then a chunk, but each half comes out
+        # contiguous, and GELU on a contiguous map runs about twice as fast on the CPU as on a
+        # channel slice of a channels-last map (the full-resolution GDFN is the costliest op).
+        halves = [half_conv(x, self.project_in, self.dwconv, i) for i in (0, 1)]
+        return self.project_out(F.gelu(halves[0]).mul_(halves[1]))
+
+
+def half_conv(x: torch.Tensor, pointwise: nn.Conv2d, depthwise: nn.Conv2d, half: int) -> torch.Tensor:
+    """Half ``half`` (0 or 1) of ``depthwise(pointwise(x))``'s output channels, computed on its own."""
+    n = pointwise.out_channels // 2
+    part = slice(half * n, (half + 1) * n)
+    bias_in = pointwise.bias[part] if pointwise.bias is not None else None
+    bias_dw = depthwise.bias[part] if depthwise.bias is not None else None
+    y = F.conv2d(x, pointwise.weight[part], bias_in)
+    return F.conv2d(y, depthwise.weight[part], bias_dw, padding=depthwise.padding, groups=n)
 
 
 class TransformerBlock(nn.Module):

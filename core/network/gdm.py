@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import MDTA, channel_attention
+from .blocks import MDTA, channel_attention, half_conv
 
 
 class DegradationKeyDatabase(nn.Module):
@@ -72,7 +72,7 @@ class ChannelCrossAttention(nn.Module):
         self.project_out = nn.Conv2d(dim, dim, kernel_size=1, bias=bias)
 
     def forward(self, x: torch.Tensor, key_map: torch.Tensor) -> torch.Tensor:
-        q, v = self.qv_dwconv(self.qv(x)).chunk(2, dim=1)
+        q, v = (half_conv(x, self.qv, self.qv_dwconv, i) for i in (0, 1))  # = chunk(2) of the pair, contiguous
         k = self.k_dwconv(self.k(key_map))
         return self.project_out(channel_attention(q, k, v, self.temperature))
 
