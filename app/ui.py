@@ -202,6 +202,8 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
                   api_description="What model is loaded, or why none is.")
         choice.change(lambda c: gr.Textbox(visible=c == "text"), choice, text, api_name="toggle_text",
                       api_visibility="undocumented", queue=False)
+        # progress is drawn over the summary only: the overlay across the whole output panel kept a
+        # browser on the same 2-core machine busy on one core while the network ran
         gr.on([run.click, image.upload], _message(restore), [image, choice, text, tiling],
               [slider, chart, summary, download, session], api_name="restore", concurrency_id="model",
               concurrency_limit=config.concurrency, preprocess=False, show_progress="full",

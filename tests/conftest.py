@@ -2,6 +2,7 @@
 the shared reference folder."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -54,13 +55,29 @@ def rng() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with ``n`` torch threads, then restore the previous number."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture
 def one_thread():
     """One torch thread: on a shared 2-core machine more threads oversubscribe and crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    """:func:`one_thread` for a whole module (module-scoped fixtures that run the network)."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from app import build_demo, launch_kwargs
@@ -14,21 +13,13 @@ from core import WeightsNotFoundError
 gradio_client = pytest.importorskip("gradio_client")
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def serve(demo, config):
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs(config))
     return url
 
 
 @pytest.fixture(scope="module")
-def studio(one_thread, tmp_path_factory):
+def studio(one_thread_module, tmp_path_factory):
     config = AppConfig(max_pixels=200_000, cache_dir=str(tmp_path_factory.mktemp("cache")))
     restorer, note = tiny_restorer()
     demo = build_demo(config, restorer_factory=lambda cfg: (restorer, note))
