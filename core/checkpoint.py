@@ -1,11 +1,15 @@
 """Our checkpoints: safetensors files that carry the network's config in their metadata.
 
 A file holds the state dict of a :class:`VLUNet` and the metadata entries
-``format = "vlunet"``, ``config`` (the :class:`VLUNetConfig` as JSON) and free-form ``info``
-(JSON: training steps, data, ...). Nothing here unpickles anything.
+``format = "vlunet"``, ``config`` (the :class:`VLUNetConfig` as JSON), free-form ``info``
+(JSON: training steps, data, ...) and ``sha256``, the :func:`tensor_digest` of its tensors.
+Loading recomputes the digest when the entry is present, so a copy whose tensor bytes were
+altered (flipped bits, a partial overwrite) is an error instead of silently wrong weights;
+files without it (older ones, the authors') load as before. Nothing here unpickles anything.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -19,6 +23,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from .network import ConfigError, VLUNet, VLUNetConfig
 
 FORMAT = "vlunet"
+DIGEST_KEY = "sha256"
 
 
 class CheckpointError(ValueError):
@@ -41,12 +46,44 @@ def load_state_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor],
     model.load_state_dict(state, strict=True)
 
 
+def tensor_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 (hex) over ``tensors`` in sorted key order: each key, dtype, shape and raw bytes.
+
+    The bytes are those of the contiguous CPU tensor, i.e. what safetensors writes, so the digest
+    of the tensors saved equals that of the tensors loaded back from an intact file.
+    """
+    digest = hashlib.sha256()
+    for key in sorted(tensors):
+        tensor = tensors[key].detach().cpu().contiguous()
+        digest.update(json.dumps([key, str(tensor.dtype), list(tensor.shape)]).encode() + b"\n")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def with_digest(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``metadata`` holding the :func:`tensor_digest` of ``tensors`` under ``sha256``."""
+    return {**(metadata or {}), DIGEST_KEY: tensor_digest(tensors)}
+
+
+def verify_digest(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str],
+                  error: type[Exception] = CheckpointError) -> None:
+    """Raise ``error`` (one line naming ``path``) unless ``tensors`` match the digest in ``metadata``.
+
+    A file whose metadata holds no ``sha256`` entry (written before digests, or by others) passes.
+    """
+    expected = metadata.get(DIGEST_KEY)
+    if expected is not None and tensor_digest(tensors) != expected:
+        raise error(f"{path}: its tensors do not match the sha256 checksum written with it "
+                    "(a damaged copy: flipped bits or a partial overwrite)")
+
+
 def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:
+    """Write ``tensors`` to ``path`` through a temporary file; the metadata gains their digest."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
+        save_file(tensors, tmp, metadata=with_digest(tensors, metadata))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -75,7 +112,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> VLUNet:
-    """Rebuild the network from a checkpoint written by :func:`save_model`; eval mode."""
+    """Rebuild the network from a checkpoint written by :func:`save_model`; eval mode.
+
+    The tensors are checked against the file's ``sha256`` entry when it has one (:func:`verify_digest`).
+    """
     path = Path(path)
     meta = read_metadata(path)
     if meta.get("format") != FORMAT or "config" not in meta:
@@ -89,6 +129,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is corrupt: {exc}") from None
+    verify_digest(path, state, meta)
     model = VLUNet.from_config(config)
     load_state_strict(model, state, what=str(path))
     return model.to(device or "cpu").eval()

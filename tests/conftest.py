@@ -1,5 +1,5 @@
 """Shared fixtures: the device, a seeded generator, tiny networks, photo folders, tiny training runs,
-the shared reference folder."""
+damaged safetensors files, the shared reference folder."""
 from __future__ import annotations
 
 import contextlib
@@ -43,6 +43,38 @@ def write_photos(root: Path, train: int = 3, val: int = 2) -> Path:
 def tiny_train_args(root: Path, photos: Path, name: str, *extra: str) -> list[str]:
     """Command line of a tiny training run on ``photos`` writing ``<root>/runs/<name>``."""
     return [f"name={name}", f"out_dir={root / 'runs'}", f"photos={photos}", *TINY_TRAIN, *extra]
+
+
+def flip_tensor_bit(path: Path) -> None:
+    """Flip one bit in the middle of the tensor data of the safetensors file ``path`` (past the
+    8-byte header length and the JSON header): a damaged copy whose header still reads."""
+    data = bytearray(path.read_bytes())
+    start = 8 + int.from_bytes(data[:8], "little")
+    assert start < len(data), f"{path} holds no tensor data"
+    data[(start + len(data)) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def strip_digest(path: Path) -> None:
+    """Rewrite the safetensors file ``path`` without its ``sha256`` metadata entry, as older files are."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    with safe_open(str(path), framework="pt") as f:
+        metadata = {k: v for k, v in (f.metadata() or {}).items() if k != "sha256"}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    save_file(tensors, str(path), metadata=metadata)
+
+
+@pytest.fixture(scope="session")
+def flip_bit():
+    """``flip_bit(path)``: one flipped bit in a safetensors file's tensor data (:func:`flip_tensor_bit`)."""
+    return flip_tensor_bit
+
+
+@pytest.fixture(scope="session")
+def without_digest():
+    """``without_digest(path)``: rewrite a safetensors file without its checksum (:func:`strip_digest`)."""
+    return strip_digest
 
 
 @pytest.fixture

@@ -36,6 +36,15 @@ def test_promptir_forward_save_load(tmp_path):
         net(torch.rand(1, 3, 30, 24))
 
 
+def test_flipped_bit_in_a_baseline_file_is_one_line(tmp_path, flip_bit):
+    torch.manual_seed(0)
+    path = save_network(create_baseline("promptir-tiny", dim=8, prompt_dim=(8, 8, 8)), tmp_path / "b.safetensors")
+    flip_bit(path)
+    with pytest.raises(core.CheckpointError, match="checksum") as err:
+        load_network(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
 @pytest.fixture(scope="module")
 def astronaut() -> torch.Tensor:
     return torch.from_numpy(data.astronaut()[::8, ::8].copy()).permute(2, 0, 1)[None].float() / 255   # 64 x 64

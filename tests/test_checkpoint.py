@@ -1,4 +1,4 @@
-"""Our safetensors checkpoints: exact round trip and clear errors."""
+"""Our safetensors checkpoints: exact round trip, clear errors and the checksum of their tensors."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 import core
-from core.checkpoint import CheckpointError, checkpoint_info
+from core.checkpoint import CheckpointError, checkpoint_info, read_metadata, tensor_digest, verify_digest
 
 
 def test_round_trip_is_exact(tiny_net, tmp_path, rng):
@@ -53,3 +53,40 @@ def test_config_and_weights_that_disagree_name_the_keys(tiny_net, tiny_net_kwarg
     save_file(tensors, str(bad_key), metadata={"format": "vlunet", "config": json.dumps({"depth": 3})})
     with pytest.raises(CheckpointError, match="depth"):
         core.load_model(bad_key)
+
+
+def test_flipped_bit_in_the_tensor_data_is_one_line_naming_the_file(tiny_net, tmp_path, flip_bit):
+    path = core.save_model(tiny_net, tmp_path / "w.safetensors")
+    assert read_metadata(path)["sha256"] == tensor_digest(tiny_net.state_dict())
+    core.load_model(path)                                                   # intact: loads
+    flip_bit(path)
+    read_metadata(path)                                                     # the header still reads
+    with pytest.raises(CheckpointError) as err:
+        core.load_model(path)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and "checksum" in message and "flipped bits" in message
+
+
+def test_files_without_a_checksum_load_as_before(tiny_net, tmp_path, without_digest):
+    path = core.save_model(tiny_net, tmp_path / "old.safetensors", info={"steps": 3})
+    without_digest(path)
+    assert "sha256" not in read_metadata(path)
+    loaded = core.load_model(path)
+    assert all(torch.equal(a, b) for a, b in zip(tiny_net.state_dict().values(), loaded.state_dict().values()))
+    assert checkpoint_info(path) == {"steps": 3}
+
+
+def test_digest_covers_keys_dtypes_shapes_and_bytes():
+    base = {"a": torch.arange(6.0), "b": torch.tensor(2.0)}
+    digest = tensor_digest(base)
+    assert digest == tensor_digest(dict(reversed(base.items())))           # key order does not matter
+    transposed = torch.arange(6.0).reshape(3, 2).t()
+    assert tensor_digest({"m": transposed}) == tensor_digest({"m": transposed.contiguous()})   # nor the layout
+    changed = [{"a2": base["a"], "b": base["b"]}, {"a": base["a"].double(), "b": base["b"]},
+               {"a": base["a"].reshape(2, 3), "b": base["b"]},
+               {"a": base["a"].clone().index_fill_(0, torch.tensor([3]), 3.0000002), "b": base["b"]}]
+    assert len({digest, *map(tensor_digest, changed)}) == 1 + len(changed)
+    verify_digest("x", base, {})                                             # no checksum: nothing to check
+    verify_digest("x", base, {"sha256": digest})
+    with pytest.raises(ValueError, match="x: its tensors do not match"):
+        verify_digest("x", base, {"sha256": tensor_digest(changed[0])}, error=ValueError)

@@ -91,6 +91,20 @@ def test_corrupt_and_missing_files_raise_clear_errors(encoder, tmp_path):
         DegradationEncoder.from_pretrained(truncated, backbone=encoder.backbone)
 
 
+def test_flipped_bit_in_an_adapter_file_is_one_line_naming_it(encoder, tmp_path, flip_bit, without_digest):
+    path = encoder.save(tmp_path / "enc.safetensors")
+    assert "sha256" in read_metadata(path)
+    flip_bit(path)
+    with pytest.raises(EncoderWeightsError) as err:
+        DegradationEncoder.from_pretrained(path, backbone=encoder.backbone)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and "checksum" in message
+    old = encoder.save(tmp_path / "old.safetensors")
+    without_digest(old)                                   # files written before checksums load as before
+    loaded = DegradationEncoder.from_pretrained(old, backbone=encoder.backbone)
+    assert torch.equal(loaded.class_embeddings, encoder.class_embeddings)
+
+
 def test_wrong_shapes_raise(encoder):
     state = encoder.adapter_state()
     state["image_adapter.adapter.0.weight"] = torch.zeros(512, 7)

@@ -1,5 +1,6 @@
-"""Faults of a training run: SIGKILL at random moments, a save cut short, corrupt checkpoints,
-unreadable photos and bad command lines. Each ends in a bit-exact resume or one clear line."""
+"""Faults of a training run: SIGKILL at random moments, a save cut short, corrupt checkpoints
+(truncated, missing, flipped bits), unreadable photos and bad command lines. Each ends in a
+bit-exact resume or one clear line."""
 from __future__ import annotations
 
 import hashlib
@@ -18,6 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import flip_tensor_bit, strip_digest
 from training import train_encoder, train_restorer
 from training.trainer import state as state_module
 
@@ -174,6 +176,10 @@ CORRUPTIONS = {   # name: (what to do to the run, the file the error names, the 
     "missing folder": (lambda run: shutil.rmtree(run / "checkpoints/step_00000004"),
                        "checkpoints/step_00000004", "step_00000002"),
     "garbage latest.json": (lambda run: (run / "latest.json").write_text("\x00\x01"), "latest.json", "step_00000004"),
+    "flipped bit in model": (lambda run: flip_tensor_bit(run / "checkpoints/step_00000004/model.safetensors"),
+                             "checkpoints/step_00000004/model.safetensors", "step_00000002"),
+    "flipped bit in optimizer": (lambda run: flip_tensor_bit(run / "checkpoints/step_00000004/optimizer.safetensors"),
+                                 "checkpoints/step_00000004/optimizer.safetensors", "step_00000002"),
 }
 
 
@@ -194,6 +200,28 @@ def test_corrupt_checkpoint_is_one_line_naming_it_and_resume_from_the_intact_one
     assert f"resume_from={proposed}" in err
     assert snapshot(run) == before                                           # nothing changed on disk
     assert train_restorer.main([*argv, f"resume_from={proposed}"]) == 0
+    assert latest_step(run) == 6
+    assert_same_weights(straight, weights(run, 6))
+
+
+def test_flipped_bit_error_says_the_checksum_does_not_match(tmp_path, four_steps, train_args, capsys):
+    photos, base, _ = four_steps
+    shutil.copytree(base, tmp_path / "runs" / "base")
+    damaged = tmp_path / "runs/base/checkpoints/step_00000004/ema.safetensors"
+    flip_tensor_bit(damaged)
+    assert train_restorer.main(train_args(tmp_path, photos, "base", *CONSTANT, "steps=6")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"error: {damaged}: its tensors do not match the sha256 checksum")
+    assert f"resume_from={tmp_path / 'runs/base/checkpoints/step_00000002'}" in err
+
+
+def test_checkpoint_without_checksums_resumes_as_before(tmp_path, four_steps, train_args):
+    photos, base, straight = four_steps
+    shutil.copytree(base, tmp_path / "runs" / "base")
+    run = tmp_path / "runs" / "base"
+    for kind in ("model", "ema", "optimizer"):
+        strip_digest(run / f"checkpoints/step_00000004/{kind}.safetensors")
+    assert train_restorer.main(train_args(tmp_path, photos, "base", *CONSTANT, "steps=6")) == 0
     assert latest_step(run) == 6
     assert_same_weights(straight, weights(run, 6))
 

@@ -2,7 +2,8 @@
 
 A file holds `image_adapter.*`, `text_adapter.*` and `class_embeddings` (7 x 512, the adapted
 class prompt embeddings, so that classification needs no text tower at inference), with
-metadata `format`, `config` (EncoderConfig json), `labels` and, when trained here,
+metadata `format`, `config` (EncoderConfig json), `labels`, `sha256` (the digest of the
+tensors, checked on load; files without it load unchecked) and, when trained here,
 `training` (the training config and figures). The authors' adapter keys
 (`model_degradation.ad_imageEncoder.adapter.N.*`, `ad_textEncoder`) convert through
 `convert_authors_adapters`.
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from ..checkpoint import _atomic_save, verify_digest
 from .config import EncoderConfig
 from .errors import EncoderAssetMissingError, EncoderWeightsError
 
@@ -26,13 +28,12 @@ _AUTHORS_KEY = re.compile(r"(?:^|\.)ad_(image|text)Encoder\.(adapter\.\d+\.(?:we
 
 def save_adapters(path: str | Path, state: dict[str, torch.Tensor], config: EncoderConfig,
                   labels: tuple[str, ...], extra: dict | None = None) -> Path:
-    """Write adapter tensors and their config to `path` (safetensors)."""
+    """Write adapter tensors, their config and their sha256 to `path` (safetensors, atomic)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"format": FORMAT, "config": config.to_json(), "labels": json.dumps(list(labels))}
     if extra:
         metadata["training"] = json.dumps(extra, sort_keys=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(path), metadata=metadata)
+    _atomic_save({k: v.detach().cpu().contiguous() for k, v in state.items()}, metadata, path)
     return path
 
 
@@ -49,7 +50,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def load_adapters(path: str | Path) -> tuple[EncoderConfig, dict[str, torch.Tensor], dict[str, str]]:
-    """Read `path` -> (config, tensors, metadata); one-line errors for absent, corrupt or foreign files."""
+    """Read `path` -> (config, tensors, metadata); one-line errors for absent, corrupt, damaged
+    (tensors that do not match their sha256) or foreign files."""
     metadata = read_metadata(path)
     if "config" not in metadata:
         raise EncoderWeightsError(f"{path} has no encoder config in its metadata (not a file written by save_adapters)")
@@ -61,6 +63,7 @@ def load_adapters(path: str | Path) -> tuple[EncoderConfig, dict[str, torch.Tens
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise EncoderWeightsError(f"{path} is not a readable safetensors adapter file ({exc})") from None
+    verify_digest(path, state, metadata, error=EncoderWeightsError)
     return config, state, metadata
 
 

@@ -2,7 +2,8 @@
 
 A VLU-Net is written with :func:`core.save_model` (loadable by ``core.load_model`` and the
 app); a baseline is written with ``format = "restoration-baseline"``, its registered name
-and its constructor config. :func:`load_network` reads either.
+and its constructor config. :func:`load_network` reads either. Both carry the ``sha256`` of
+their tensors, checked on load (:func:`core.checkpoint.verify_digest`).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 import core
-from core.checkpoint import CheckpointError, _atomic_save, load_state_strict, read_metadata
+from core.checkpoint import CheckpointError, _atomic_save, load_state_strict, read_metadata, verify_digest
 from training.baselines import BASELINES, PromptIR, create_baseline
 
 BASELINE_FORMAT = "restoration-baseline"
@@ -53,7 +54,9 @@ def load_network(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     if meta.get("format") != BASELINE_FORMAT:
         return core.load_model(path, device)
     network = PromptIR(**json.loads(meta["config"]))
-    load_state_strict(network, load_file(str(path)), what=str(path))
+    state = load_file(str(path))
+    verify_digest(path, state, meta)
+    load_state_strict(network, state, what=str(path))
     return network.to(device).eval()
 
 

@@ -7,13 +7,17 @@ One checkpoint is a folder ``<run>/checkpoints/step_<N>/`` holding
 * ``optimizer.safetensors``: every optimiser state tensor, keyed ``state.<param>.<name>``;
 * ``state.json``: step, optimiser param groups, python/numpy RNG, elapsed time, config.
 
+Every safetensors file carries the ``sha256`` of its tensors in its metadata
+(:func:`core.checkpoint.with_digest`), checked whenever it is read.
+
 The folder is written under a temporary name (``checkpoints/.step_<N>.*``), its files are
 flushed to disk, it is renamed, then ``<run>/latest.json`` is replaced atomically: a run killed
 at any moment leaves ``latest.json`` naming the previous complete checkpoint (the next save
 removes the half-written temporary folder). :func:`resume_point` checks that every file of the
-checkpoint to resume from can be read before anything is loaded; an unreadable one is one
-:class:`CorruptCheckpointError` line naming the file and the newest intact other checkpoint
-(``resume_from=`` resumes from it; see :class:`training.trainer.TrainConfig`).
+checkpoint to resume from can be read and matches its checksum before anything is loaded; an
+unreadable or damaged one is one :class:`CorruptCheckpointError` line naming the file and the
+newest intact other checkpoint (``resume_from=`` resumes from it; see
+:class:`training.trainer.TrainConfig`).
 """
 from __future__ import annotations
 
@@ -28,7 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
+
+from core.checkpoint import verify_digest, with_digest
 
 from .models import load_network, save_network
 
@@ -38,7 +44,7 @@ class ResumeError(ValueError):
 
 
 class CorruptCheckpointError(ResumeError):
-    """A checkpoint file that cannot be read (truncated or missing safetensors, garbage state.json)."""
+    """A checkpoint file that cannot be read (truncated, missing or damaged safetensors, garbage state.json)."""
 
 
 def _fsync(path: Path) -> None:
@@ -95,7 +101,8 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, ema=None, extra:
         tensors = {f"state.{i}.{k}": v.detach().cpu().contiguous()
                    for i, s in opt["state"].items() for k, v in s.items() if torch.is_tensor(v)}
         rng_json, rng_tensors = rng_state()
-        save_file({**tensors, **rng_tensors}, str(tmp / "optimizer.safetensors"))
+        tensors.update(rng_tensors)
+        save_file(tensors, str(tmp / "optimizer.safetensors"), metadata=with_digest(tensors))
         state = {"step": step, "param_groups": opt["param_groups"], "rng": rng_json, **(extra or {})}
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
         for file in tmp.iterdir():
@@ -133,8 +140,9 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def check_checkpoint(folder: Path) -> None:
     """Raise :class:`CorruptCheckpointError` naming the first file of ``folder`` that cannot be read.
 
-    Reads ``state.json`` and the header of every safetensors file (safetensors refuses a
-    header that does not cover the file, so a truncated file is caught); loads no tensor.
+    Reads ``state.json`` and every safetensors file (safetensors refuses a header that does not
+    cover the file, so a truncated file is caught) and checks its tensors against the ``sha256``
+    written with them (so flipped bits or a partial overwrite are caught too).
     """
     path = folder / "state.json"
     try:
@@ -148,13 +156,22 @@ def check_checkpoint(folder: Path) -> None:
         path = folder / f"{name}.safetensors"
         if name == "ema" and not path.exists():
             continue                                      # runs without EMA write none
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                keys = set(f.keys())
-        except (OSError, ValueError, SafetensorError) as exc:
-            raise CorruptCheckpointError(f"{path} is unreadable ({_reason(exc)})") from None
-        if name == "optimizer" and "rng.torch" not in keys:
+        tensors = verified_tensors(path)
+        if name == "optimizer" and "rng.torch" not in tensors:
             raise CorruptCheckpointError(f"{path} is unreadable (no rng.torch tensor)")
+
+
+def verified_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file, checked against the ``sha256`` in its metadata (when it has
+    one); an unreadable or damaged file is one :class:`CorruptCheckpointError` line naming it."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise CorruptCheckpointError(f"{path} is unreadable ({_reason(exc)})") from None
+    verify_digest(path, tensors, metadata, error=CorruptCheckpointError)
+    return tensors
 
 
 def _reason(exc: Exception) -> str:
@@ -232,7 +249,7 @@ def load_checkpoint(folder: Path, model, optimizer, ema=None) -> Restored:
         if not (folder / "ema.safetensors").is_file():
             raise ResumeError(f"{folder} has no EMA weights but this run keeps an EMA")
         ema.load_state_dict(load_network(folder / "ema.safetensors").state_dict())
-    tensors = load_file(str(folder / "optimizer.safetensors"))
+    tensors = verified_tensors(folder / "optimizer.safetensors")
     opt_state: dict[int, dict] = {}
     for key, value in tensors.items():
         if key.startswith("state."):
