@@ -84,10 +84,17 @@ def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], pat
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=with_digest(tensors, metadata))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it private; a saved file gets the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_model(model: VLUNet, path: str | os.PathLike, info: dict | None = None) -> Path:

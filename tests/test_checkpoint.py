@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -22,6 +23,9 @@ def test_round_trip_is_exact(tiny_net, tmp_path, rng):
         assert torch.equal(tiny_net(x, d), loaded(x, d))
     assert checkpoint_info(path) == {"steps": 7}
     assert not list(tmp_path.glob("*.tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any saved file, not private
 
 
 def test_corrupt_and_foreign_files_give_one_clear_error(tiny_net, tmp_path):
