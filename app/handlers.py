@@ -48,8 +48,8 @@ class UploadError(ValueError):
 class Session:
     """What one browser session restored last (kept server-side in a ``gr.State``).
 
-    The restore itself records nothing for the Unfolding view: keeping eight stages' full-size
-    maps roughly doubles the network's time, and most restores are never inspected. When the
+    The restore itself records nothing for the Unfolding view: every stage's full-size maps are
+    extra work and hundreds of MB at a megapixel, and most restores are never inspected. When the
     Unfolding view is opened, :func:`record_stages` runs the network once more on the same file
     with the same steering (``degradation``), with the trace on, and keeps only the drawn,
     pooled ``stages`` (a few MB); the full-size maps are let go at once.
@@ -244,8 +244,8 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     traceable = untiled and width * height <= holder.config.trace_max_pixels
     session = Session(input_path=path, degradation=degradation, traceable=traceable, guidance=result.guidance)
     if traceable:
-        session.trace_note = (f"Recording the eight stages of the last restore ({width}×{height}): one more pass of "
-                              "the network with every stage's maps kept…")
+        session.trace_note = (f"Open this tab, or press *Show the stages*, to record the eight stages of the last "
+                              f"restore ({width}×{height}).")
     else:
         session.trace_note = (f"The last image ({width}×{height}) was restored in tiles: the stage trace needs one untiled "
                               f"pass, recorded up to {holder.config.trace_max_pixels / 1e6:.1f} MP with tiling on Auto or Off.")

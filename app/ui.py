@@ -130,10 +130,8 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
     def unfolding_waiting(session):
         """After a restore: enable the download, clear the Unfolding view (its stages are recorded when
         the tab is opened)."""
-        note = ("Open this tab, or press *Show the stages*, to record the eight stages of the last restore."
-                if session and session.traceable else (session or handlers.Session()).trace_note)
-        empty = plots.empty_figure(note, 340)
-        return gr.DownloadButton(interactive=True), [], note, 1, None, None, None, "", empty, empty
+        note = (session or handlers.Session()).trace_note
+        return (gr.DownloadButton(interactive=True), [], note, 1) + handlers.stage_detail(session, 1)
 
     def go_to(session, index):
         n = len(session.stages) if session and session.stages else 8

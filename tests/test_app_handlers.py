@@ -134,7 +134,7 @@ def test_tiled_restore_explains_missing_trace_and_keeps_mode(holder, tmp_path):
 def test_stage_views_and_walk(holder, tmp_path):
     out = handlers.restore(holder, photo(tmp_path / "scene.png"), "auto", "", "auto")
     gallery, _, _, note = handlers.unfolding_overview(out.session)
-    assert gallery == [] and "Recording" in note  # nothing recorded until the view asks
+    assert gallery == [] and "Show the stages" in note  # nothing recorded until the view asks
     handlers.record_stages(holder, out.session)
     gallery, weights, changes, _ = handlers.unfolding_overview(out.session)
     assert len(gallery) == 8 and gallery[3][1].startswith("4 · Latent")
