@@ -164,6 +164,37 @@ def test_init_from_refuses_another_network_in_one_line(tmp_path, args, capsys):
     assert not (tmp_path / "runs" / "other" / "checkpoints").exists()
 
 
+def test_retrieval_lr_scale_speeds_up_only_the_retrieval_layers(tmp_path, args, monkeypatch, capsys):
+    monkeypatch.setattr(loop_module, "load_encoder", lambda cfg, device: (StubEncoder(), {"file": "stub", "sha256": "0"}))
+    start = core.save_model(_tiny_vlunet(5), tmp_path / "start.safetensors")
+    plain = ["steps=1", "val_every=5", "warmup_steps=0", "lr=1e-3", "min_lr=1e-3", "weight_decay=0",
+             "grad_clip=0", f"init_from={start}"]
+    assert train_restorer.main(args("scaled", *plain, "retrieval_lr_scale=10")) == 0
+    assert train_restorer.main(args("plain", *plain)) == 0
+    before = load_file(str(start))
+    moved = {}
+    for run in ("scaled", "plain"):
+        after = load_file(str(tmp_path / f"runs/{run}/checkpoints/step_00000001/model.safetensors"))
+        moved[run] = {k: after[k] - before[k] for k in before}
+    retrieval = [k for k in before if ".keys.retrieval." in k]
+    assert len(retrieval) == 16                                     # weight and bias of 8 stages
+    # same data and gradients; Adam's step is proportional to lr: 10x for the retrieval layers only
+    for k in before:
+        factor = 10.0 if k in retrieval else 1.0
+        torch.testing.assert_close(moved["scaled"][k], factor * moved["plain"][k], rtol=1e-3, atol=1e-7, msg=k)
+    assert all(moved["plain"][k].abs().max() > 0 for k in retrieval)
+    # its optimiser state has two parameter groups: resuming it without the scale is one line
+    assert train_restorer.main(args("scaled", *plain[1:], "steps=2")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "optimiser state does not fit" in err
+
+
+def test_retrieval_lr_scale_needs_retrieval_layers(args, capsys):
+    assert train_restorer.main(args("base", "model=promptir-tiny", "guidance=uniform", "steps=1",
+                                    "retrieval_lr_scale=2")) == 2
+    assert "no degradation key retrieval layers" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
                     reason="torch.distributed with the gloo backend is not available in this build")
 def test_two_process_ddp_matches_one_process_with_the_global_batch(tmp_path, args):

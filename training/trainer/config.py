@@ -35,6 +35,12 @@ class TrainConfig:
     Guidance: ``"encoder"`` feeds ``degradation_vector(encoder.encode_image(degraded))``
     (paper Sec. 3.2); ``"uniform"`` feeds ``d=None`` (ablation (a), uniform retrieval).
     Schedule: ``warmup_steps`` linear from 0, then cosine from ``lr`` to ``min_lr`` at ``steps``.
+    Retrieval: ``retrieval_lr_scale`` multiplies the learning rate of the retrieval layers
+    ``Linear(d_I -> de_dim)``. Our d_I is unit-norm (:func:`core.guidance.degradation_vector`)
+    where the authors feed the adapter's LayerNorm output, of norm about sqrt(512) = 22.6. Adam
+    moves a weight by about ``lr`` a step whatever the scale of its input, so with unit-norm d_I
+    the retrieval logits move 22.6x slower than in the authors' training; a scale of 22.6 gives
+    them the authors' pace.
     Checkpoints: every ``checkpoint_minutes`` of wall time and/or ``checkpoint_steps`` steps
     (0 = off) and at the end, under ``<out_dir>/<name>/``.
     Resuming: with ``resume`` (the default) a run continues from the checkpoint named by
@@ -67,6 +73,7 @@ class TrainConfig:
     min_lr: float = 1e-6
     weight_decay: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
+    retrieval_lr_scale: float = 1.0       # lr multiplier of the D-GDM retrieval layers (see below)
     grad_clip: float = 1.0               # max global grad norm (0 = off)
     ema_decay: float = 0.0                # 0 = no EMA
     amp: bool = True                      # bfloat16 autocast, on CUDA only
@@ -96,6 +103,8 @@ class TrainConfig:
         for key in ("steps", "batch_size", "repeat", "keep_checkpoints", "val_crops_per_photo"):
             if getattr(self, key) < 1:
                 raise TrainConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not self.retrieval_lr_scale > 0:
+            raise TrainConfigError(f"retrieval_lr_scale must be > 0, got {self.retrieval_lr_scale}")
         if not 0 <= self.ema_decay < 1:
             raise TrainConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         unknown = [t for t in self.tasks if t not in CANONICAL]

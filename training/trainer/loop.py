@@ -35,6 +35,26 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+RETRIEVAL_PARAMETERS = ".keys.retrieval."   # the Linear(d_I -> de_dim) of every D-GDM's key database
+
+
+def parameter_groups(network: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+    """AdamW parameter groups: everything at ``lr``, the retrieval layers at ``lr * retrieval_lr_scale``.
+
+    Each group carries ``lr_scale``, which the schedule multiplies in. With the default scale 1
+    there is one group, as in runs made before the option existed.
+    """
+    if cfg.retrieval_lr_scale == 1.0:
+        return [{"params": list(network.parameters()), "lr_scale": 1.0}]
+    retrieval, rest = [], []
+    for name, parameter in network.named_parameters():
+        (retrieval if RETRIEVAL_PARAMETERS in f".{name}" else rest).append(parameter)
+    if not retrieval:
+        raise TrainConfigError(f"retrieval_lr_scale={cfg.retrieval_lr_scale} but {cfg.model} has no "
+                               "degradation key retrieval layers")
+    return [{"params": rest, "lr_scale": 1.0}, {"params": retrieval, "lr_scale": cfg.retrieval_lr_scale}]
+
+
 def load_encoder(cfg: TrainConfig, device: torch.device):
     """The frozen degradation encoder giving d_I and a record of its adapter file (name, sha256)."""
     from core.encoder import DegradationEncoder, resolve_encoder
@@ -104,7 +124,7 @@ def train(cfg: TrainConfig) -> dict:
     guided = cfg.guidance == "encoder" and uses_guidance(network)
     encoder, encoder_record = load_encoder(cfg, device) if guided else (None, None)
     ema = copy.deepcopy(network).requires_grad_(False) if cfg.ema_decay > 0 else None
-    optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(network, cfg), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
     run_dir = cfg.run_dir
     start, elapsed = 0, 0.0
@@ -155,7 +175,7 @@ def train(cfg: TrainConfig) -> dict:
         degraded, clean = degraded.to(device, non_blocking=True), clean.to(device, non_blocking=True)
         lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         d = guidance_vectors(encoder, degraded)
         with amp:
             loss = F.l1_loss(model(degraded, d).float(), clean)

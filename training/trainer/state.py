@@ -255,6 +255,10 @@ def load_checkpoint(folder: Path, model, optimizer, ema=None) -> Restored:
         if key.startswith("state."):
             _, index, name = key.split(".", 2)
             opt_state.setdefault(int(index), {})[name] = value if name == "step" else value.to(device)
-    optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+    try:
+        optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+    except ValueError as exc:   # e.g. another number of parameter groups (retrieval_lr_scale)
+        raise ResumeError(f"{folder}: its optimiser state does not fit this run ({exc}); "
+                          "resume with the configuration it was saved with, or start a new run") from None
     set_rng_state(state["rng"], tensors)
     return Restored(step=int(state["step"]), state=state)
