@@ -26,7 +26,7 @@ from . import plots
 from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
 from .config import AppConfig
 from .features import StageView, compact_stages, render_stage
-from .state import ModelHolder, release_freed_memory
+from .state import ModelHolder
 
 GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "uniform")] + \
     [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
@@ -233,10 +233,7 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
 
     if progress:
         progress(0.1, desc="Restoring")
-    try:
-        result = restorer.restore(image, degradation=degradation, tile=tile, progress=on_tile)
-    finally:
-        release_freed_memory()
+    result = restorer.restore(image, degradation=degradation, tile=tile, progress=on_tile)
     width, height = result.image.size  # upright (EXIF orientation applied)
     png = _save_png(result.image, path)
     before = path if _browser_shows_as_read(path, image, info) else \
@@ -282,8 +279,6 @@ def record_stages(holder: ModelHolder, session: Session | None) -> list[StageVie
         session.traceable = False
         session.trace_note = f"The last image cannot be read again ({exc}): restore it again to look inside."
         return None
-    finally:
-        release_freed_memory()
     session.trace_note = (f"The eight stages of the last restore, recorded in {time.perf_counter() - start:.1f} s "
                           "(one more pass of the network with every stage's maps kept).")
     return session.stages

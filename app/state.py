@@ -1,9 +1,6 @@
-"""The restorer, loaded once and lazily (thread-safe), what went wrong if it could not be, and the
-release of freed memory after each restore."""
+"""The restorer, loaded once and lazily (thread-safe), and what went wrong if it could not be."""
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import threading
 import time
 from typing import Callable
@@ -12,28 +9,6 @@ import core
 from core.encoder import BackboneUnavailableError, DegradationEncoder, EncoderAssetMissingError
 
 from .config import AppConfig
-
-
-def _libc_trim():
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
-        return None
-
-
-_MALLOC_TRIM = _libc_trim()
-
-
-def release_freed_memory() -> None:
-    """Hand the memory freed by a restore back to the system (glibc ``malloc_trim``).
-
-    Restores run on whichever worker thread gradio picks, and glibc gives each thread its own
-    heap ("arena"); without trimming, every arena keeps the peak of the restores it served, and
-    the process grows with the number of worker threads (measured: 16 concurrent clients of
-    512x512 images, +1.9 GB without, see benchmarks/load_app.py). A no-op off glibc.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 class ModelUnavailableError(RuntimeError):

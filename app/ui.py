@@ -23,6 +23,8 @@ from typing import Callable
 
 import gradio as gr
 
+import core
+
 from . import handlers, plots
 from .atlas import Atlas, default_table_path
 from .config import ROOT, AppConfig
@@ -108,6 +110,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
     """The studio. ``restorer_factory(config) -> Restorer | (Restorer, note)`` replaces the shipped
     model (tests); ``atlas`` replaces the atlas beside the default encoder. Nothing is loaded here."""
     config = config or AppConfig.from_env()
+    core.keep_freed_memory()   # before the server's worker threads allocate (core/allocator.py)
     holder = ModelHolder(config, restorer_factory)
     if atlas is None:
         table = Path(config.atlas_table) if config.atlas_table else default_table_path(config.encoder)

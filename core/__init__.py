@@ -9,6 +9,7 @@ Public API:
     core.save_model(net, "w.safetensors"); core.load_model("w.safetensors")
     restorer = core.Restorer.from_pretrained()      # shipped weights, offline
     result = restorer.restore("photo.jpg")          # .image, .degradation, .stages, .timings
+    core.keep_freed_memory()                 # servers: reuse freed feature maps (glibc; see core/allocator.py)
 
 ``core`` never imports the training code, the app, argparse or gradio.
 """
@@ -21,6 +22,7 @@ import os
 # ``core`` is imported before any tensor is made); THP_MEM_ALLOC_ENABLE=0 opts out.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
+from .allocator import keep_freed_memory
 from .checkpoint import CheckpointError, load_model, save_model
 from .imageio import ImageReadError, read_image, to_pil
 from .network import ConfigError, StageTrace, VLUNet, VLUNetConfig
@@ -32,6 +34,6 @@ from .restorer import Restorer, RestoreResult
 __all__ = [
     "CheckpointError", "ConfigError", "ImageReadError", "OfficialCheckpointError", "RestoreResult",
     "Restorer", "StageTrace", "VLUNet", "VLUNetConfig", "WeightsNotFoundError", "create_model",
-    "list_models", "list_pretrained", "load_model", "load_official", "map_official_keys",
+    "keep_freed_memory", "list_models", "list_pretrained", "load_model", "load_official", "map_official_keys",
     "model_config", "read_image", "save_model", "to_pil",
 ]

@@ -30,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _restore(args) -> int:
-    from . import ImageReadError, Restorer
+    from . import ImageReadError, Restorer, keep_freed_memory
 
+    keep_freed_memory()   # image after image: reuse the feature maps' memory
     try:
         restorer = Restorer.from_pretrained(args.weights, device=args.device,
                                             encoder=None if args.no_encoder else "default")
