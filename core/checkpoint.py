@@ -92,6 +92,15 @@ def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], pat
 
 
 def _umask() -> int:
+    """The process umask: read from /proc on Linux (no side effect); elsewhere set and restored,
+    which a thread creating a file in that instant could observe."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

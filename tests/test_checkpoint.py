@@ -26,6 +26,11 @@ def test_round_trip_is_exact(tiny_net, tmp_path, rng):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any saved file, not private
+    os.umask(0o027)
+    try:
+        assert core.save_model(tiny_net, tmp_path / "group.safetensors").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)
 
 
 def test_corrupt_and_foreign_files_give_one_clear_error(tiny_net, tmp_path):
