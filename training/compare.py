@@ -24,7 +24,7 @@ from training.evaluate import detect, evaluate, load_suite, network_method
 from training.trainer.models import load_network
 from training.trainer.state import latest_checkpoint
 
-DEFAULT_RUNS = ("runs/compare-vlunet", "runs/compare-uniform", "runs/compare-promptir")
+DEFAULT_RUNS = ("runs/compare-vlunet", "runs/compare-vlunet-retrieval", "runs/compare-uniform", "runs/compare-promptir")
 LABELS = {("vlunet", "encoder"): "VLU-Net (encoder guidance)", ("vlunet", "uniform"): "(a) VLU-Net, uniform retrieval",
           ("promptir", "encoder"): "(b) PromptIR-style end-to-end", ("promptir", "uniform"): "(b) PromptIR-style end-to-end"}
 
@@ -37,7 +37,10 @@ def run_entry(run: Path) -> tuple[str, str, Path]:
     state = json.loads((folder / "state.json").read_text())
     cfg, summary = state["config"], state.get("summary", {})
     family = "promptir" if cfg["model"].startswith("promptir") else "vlunet"
-    label = f"{LABELS[(family, cfg['guidance'])]} [{cfg['model']}, {summary.get('parameters', 0) / 1e6:.2f} M]"
+    label = LABELS[(family, cfg["guidance"])]
+    if cfg.get("retrieval_lr_scale", 1.0) != 1.0:
+        label = f"{label[:-1]}, retrieval lr x{cfg['retrieval_lr_scale']:g})"
+    label = f"{label} [{cfg['model']}, {summary.get('parameters', 0) / 1e6:.2f} M]"
     budget = f"{state['step']} steps x {cfg['batch_size']} patches of {cfg['patch_size']}^2"
     weights = folder / "ema.safetensors"
     return label, budget, weights if weights.is_file() else folder / "model.safetensors"
