@@ -1,0 +1,37 @@
+"""training.compare: how a training run is named in the comparison table."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training.compare import run_entry
+
+
+def _fake_run(tmp_path, name, **config):
+    folder = tmp_path / name / "checkpoints" / "step_00000300"
+    folder.mkdir(parents=True)
+    cfg = {"model": "vlunet-tiny", "guidance": "encoder", "batch_size": 8, "patch_size": 64, **config}
+    (folder / "state.json").write_text(json.dumps({"step": 300, "config": cfg, "summary": {"parameters": 2_042_177}}))
+    (folder / "model.safetensors").write_bytes(b"")
+    (tmp_path / name / "latest.json").write_text(json.dumps({"step": 300, "checkpoint": "checkpoints/step_00000300"}))
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("config, label", [
+    ({}, "VLU-Net (encoder guidance) [vlunet-tiny, 2.04 M]"),
+    ({"retrieval_lr_scale": 22.6}, "VLU-Net (encoder guidance, retrieval lr x22.6) [vlunet-tiny, 2.04 M]"),
+    ({"guidance": "uniform"}, "(a) VLU-Net, uniform retrieval [vlunet-tiny, 2.04 M]"),
+    ({"model": "promptir-tiny", "guidance": "uniform"}, "(b) PromptIR-style end-to-end [promptir-tiny, 2.04 M]"),
+])
+def test_runs_are_labelled_by_model_guidance_and_retrieval_pace(tmp_path, config, label):
+    got, budget, weights = run_entry(_fake_run(tmp_path, "run", **config))
+    assert got == label
+    assert budget == "300 steps x 8 patches of 64^2"
+    assert weights.name == "model.safetensors"   # no EMA kept: the model weights
+
+
+def test_a_run_without_checkpoint_is_one_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="train it first"):
+        run_entry(tmp_path / "empty")
