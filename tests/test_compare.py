@@ -22,6 +22,7 @@ def _fake_run(tmp_path, name, **config):
     ({}, "VLU-Net (encoder guidance) [vlunet-tiny, 2.04 M]"),
     ({"retrieval_lr_scale": 22.6}, "VLU-Net (encoder guidance, retrieval lr x22.6) [vlunet-tiny, 2.04 M]"),
     ({"guidance": "uniform"}, "(a) VLU-Net, uniform retrieval [vlunet-tiny, 2.04 M]"),
+    ({"guidance": "uniform", "retrieval_lr_scale": 22.6}, "(a) VLU-Net, uniform retrieval [vlunet-tiny, 2.04 M]"),
     ({"model": "promptir-tiny", "guidance": "uniform"}, "(b) PromptIR-style end-to-end [promptir-tiny, 2.04 M]"),
 ])
 def test_runs_are_labelled_by_model_guidance_and_retrieval_pace(tmp_path, config, label):

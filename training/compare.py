@@ -38,8 +38,9 @@ def run_entry(run: Path) -> tuple[str, str, Path]:
     cfg, summary = state["config"], state.get("summary", {})
     family = "promptir" if cfg["model"].startswith("promptir") else "vlunet"
     label = LABELS[(family, cfg["guidance"])]
-    if cfg.get("retrieval_lr_scale", 1.0) != 1.0:
-        label = f"{label[:-1]}, retrieval lr x{cfg['retrieval_lr_scale']:g})"
+    scale = cfg.get("retrieval_lr_scale", 1.0)
+    if (family, cfg["guidance"]) == ("vlunet", "encoder") and scale != 1.0:   # uniform retrieval trains no retrieval layer
+        label = f"VLU-Net (encoder guidance, retrieval lr x{scale:g})"
     label = f"{label} [{cfg['model']}, {summary.get('parameters', 0) / 1e6:.2f} M]"
     budget = f"{state['step']} steps x {cfg['batch_size']} patches of {cfg['patch_size']}^2"
     weights = folder / "ema.safetensors"
