@@ -211,3 +211,30 @@ def test_two_process_ddp_matches_one_process_with_the_global_batch(tmp_path, arg
     assert state["summary"]["batch_size"] == 4
     worst = max(float((ddp[k] - single[k]).abs().max()) for k in ddp)
     assert worst < 1e-5, worst
+
+
+def test_time_budget_fixes_the_steps_during_warmup_as_a_run_of_that_length(tmp_path, args, capsys):
+    budget = args("budget", "steps=500", "warmup_steps=6", "time_budget_minutes=0.05", "val_every=1000",
+                  "curves_html=false")
+    assert train_restorer.main(budget) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out.strip().splitlines()[-1])
+    steps = summary["budget_steps"]
+    assert 6 < steps < 500 and summary["steps"] == steps and f"-> steps={steps}" in out
+    run = tmp_path / "runs" / "budget"
+    folder = run / json.loads((run / "latest.json").read_text())["checkpoint"]
+    assert json.loads((folder / "state.json").read_text())["config"]["steps"] == steps
+    assert (run / "log.csv").is_file() and not (run / "curves.html").exists()
+    # the same seed with steps=<that number> from the start ends with the same weights
+    assert train_restorer.main(args("plain", f"steps={steps}", "warmup_steps=6", "val_every=1000")) == 0
+    plain = tmp_path / "runs" / "plain"
+    plain_folder = plain / json.loads((plain / "latest.json").read_text())["checkpoint"]
+    a, b = load_file(folder / "model.safetensors"), load_file(plain_folder / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_time_budget_needs_a_warmup_to_measure_in():
+    with pytest.raises(TrainConfigError, match="warmup_steps >= 4"):
+        parse_args(["time_budget_minutes=1", "warmup_steps=2"])
+    with pytest.raises(TrainConfigError, match="time_budget_minutes"):
+        parse_args(["time_budget_minutes=-1"])

@@ -41,6 +41,15 @@ class TrainConfig:
     moves a weight by about ``lr`` a step whatever the scale of its input, so with unit-norm d_I
     the retrieval logits move 22.6x slower than in the authors' training; a scale of 22.6 gives
     them the authors' pace.
+    Time budget: with ``time_budget_minutes`` > 0, ``steps`` is an upper bound and the run fixes
+    its length while still warming up: at step ``min(warmup_steps, 60)`` it takes the median time
+    of the steps so far (the first third left out) and sets ``steps`` to what fits in the rest of
+    the budget (95% of it; setup counts). Until then the schedule does not depend on ``steps``,
+    so the run is the same as one started with ``steps=<that number>`` and no budget; that number
+    is printed, and kept in the summary (``budget_steps``) and in the config saved with every
+    checkpoint; a resumed run keeps it.
+    Curves: ``curves_html`` writes ``curves.html`` (plotly) beside ``log.csv``; off, only the CSV
+    is written (``training.trainer.logs.write_curves`` makes the HTML later).
     Checkpoints: every ``checkpoint_minutes`` of wall time and/or ``checkpoint_steps`` steps
     (0 = off) and at the end, under ``<out_dir>/<name>/``.
     Resuming: with ``resume`` (the default) a run continues from the checkpoint named by
@@ -88,6 +97,8 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     checkpoint_steps: int = 0
     keep_checkpoints: int = 3
+    curves_html: bool = True
+    time_budget_minutes: float = 0.0      # > 0: fit the run into this wall time (see above)
     resume: bool = True                   # continue from the latest checkpoint of the run if any
     resume_from: str | None = None        # resume from this checkpoint folder instead of latest.json's
     progress: bool = True
@@ -105,6 +116,11 @@ class TrainConfig:
                 raise TrainConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not self.retrieval_lr_scale > 0:
             raise TrainConfigError(f"retrieval_lr_scale must be > 0, got {self.retrieval_lr_scale}")
+        if self.time_budget_minutes < 0:
+            raise TrainConfigError(f"time_budget_minutes must be >= 0, got {self.time_budget_minutes}")
+        if self.time_budget_minutes > 0 and self.warmup_steps < 4:
+            raise TrainConfigError("time_budget_minutes needs warmup_steps >= 4: the step time is measured "
+                                   f"during warm-up, got warmup_steps={self.warmup_steps}")
         if not 0 <= self.ema_decay < 1:
             raise TrainConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         unknown = [t for t in self.tasks if t not in CANONICAL]

@@ -44,6 +44,14 @@ class Distributed:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(network, device_ids=ids, find_unused_parameters=find_unused)
 
+    def broadcast_int(self, value: int) -> int:
+        """Process 0's ``value`` on every process (the value itself when single-process)."""
+        if self.world_size == 1:
+            return value
+        box = torch.tensor([value], dtype=torch.int64, device=self.device)
+        dist.broadcast(box, src=0)
+        return int(box.item())
+
     def close(self) -> None:
         if self.initialised and dist.is_initialized():
             dist.barrier()

@@ -7,8 +7,10 @@ the gradients; process 0 validates, logs and writes checkpoints.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import math
+import statistics
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -53,6 +55,22 @@ def parameter_groups(network: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
         raise TrainConfigError(f"retrieval_lr_scale={cfg.retrieval_lr_scale} but {cfg.model} has no "
                                "degradation key retrieval layers")
     return [{"params": rest, "lr_scale": 1.0}, {"params": retrieval, "lr_scale": cfg.retrieval_lr_scale}]
+
+
+BUDGET_PROBE_STEPS = 60   # a time budget fixes `steps` at step min(warmup_steps, this)
+
+
+def budget_steps(cfg: TrainConfig, step: int, step_times: list[float], spent_s: float, val_s: float = 0.0) -> int:
+    """The step count that fits ``cfg.time_budget_minutes``, decided after ``step`` steps.
+
+    ``step_times`` are the wall times of the steps so far (their first third, with the DataLoader
+    filling up, is left out of the median); ``spent_s`` is the wall time spent so far, setup
+    included; ``val_s`` the time of one validation, due every ``val_every`` steps. 95% of what is
+    left is planned; the result lies in ``[step + 1, cfg.steps]``.
+    """
+    per_step = statistics.median(step_times[len(step_times) // 3:]) + val_s / cfg.val_every
+    left = 0.95 * (60 * cfg.time_budget_minutes - spent_s)
+    return max(step + 1, min(cfg.steps, step + int(left / per_step)))
 
 
 def load_encoder(cfg: TrainConfig, device: torch.device):
@@ -111,8 +129,11 @@ def validate(network, encoder, suite, device, batch: int = 8) -> dict:
 
 def train(cfg: TrainConfig) -> dict:
     """Train to ``cfg.steps``; returns a summary (steps, time, throughput, last validation)."""
+    started = time.monotonic()
     ddp = Distributed.from_env(cfg.device)
     device = ddp.device
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True   # fixed patch size: let cuDNN pick its fastest kernels
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -132,6 +153,8 @@ def train(cfg: TrainConfig) -> dict:
     if folder is not None:
         restored = load_checkpoint(folder, network, optimizer, ema)
         start, elapsed = restored.step, float(restored.state.get("elapsed_s", 0.0))
+        if cfg.time_budget_minutes > 0 and restored.state.get("budget_steps"):
+            cfg = dataclasses.replace(cfg, steps=int(restored.state["budget_steps"]))
         trained_with = (restored.state.get("summary") or {}).get("encoder")
         if guided and trained_with and trained_with.get("sha256") != encoder_record["sha256"]:
             raise ResumeError(f"{folder} was trained with other encoder adapters (sha256 {trained_with['sha256'][:12]}...) "
@@ -154,11 +177,14 @@ def train(cfg: TrainConfig) -> dict:
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else nullcontext()
 
     curves_at = [-math.inf]
+    budget = {"budget_steps": cfg.steps} if cfg.time_budget_minutes > 0 and start >= min(cfg.warmup_steps, BUDGET_PROBE_STEPS) else {}
 
     def checkpoint(step: int, last_val: dict) -> None:
         summary = {**info, "steps": step, "train_time_s": round(elapsed, 1), "skipped_images": dataset.skipped, **last_val}
         save_checkpoint(run_dir, step, network, optimizer, ema, keep=cfg.keep_checkpoints, info=summary,
-                        extra={"elapsed_s": elapsed, "config": cfg.to_dict(), "summary": summary})
+                        extra={"elapsed_s": elapsed, "config": cfg.to_dict(), "summary": summary, **budget})
+        if not cfg.curves_html:
+            return
         if step == cfg.steps or time.monotonic() - curves_at[0] > 120:   # the HTML embeds plotly.js (3 MB)
             write_curves(run_dir / "log.csv", run_dir / "curves.html", f"{cfg.name}: {cfg.model}")
             curves_at[0] = time.monotonic()
@@ -169,6 +195,7 @@ def train(cfg: TrainConfig) -> dict:
                desc=cfg.name, dynamic_ncols=True, mininterval=2.0)
     model.train()
     patches_done, compute_s = 0, 0.0
+    step_times: list[float] = []
     step = start
     t0 = time.perf_counter()
     for degraded, clean, _, _ in batch_loader(dataset, plan, start, cfg.steps, cfg.num_workers):
@@ -190,13 +217,31 @@ def train(cfg: TrainConfig) -> dict:
         elapsed += dt
         compute_s += dt
         patches_done += cfg.batch_size * ddp.world_size
+        step_times.append(dt)
+        fresh_val = None
+        if cfg.time_budget_minutes > 0 and not budget and step >= min(cfg.warmup_steps, BUDGET_PROBE_STEPS):
+            t_val = time.perf_counter()   # one validation now, timed, so the plan counts the later ones
+            fresh_val = validate(ema if ema is not None else network, encoder, suite, device) if ddp.is_main else None
+            val_s = time.perf_counter() - t_val
+            cfg = dataclasses.replace(cfg, steps=ddp.broadcast_int(
+                budget_steps(cfg, step, step_times, time.monotonic() - started, val_s)))
+            budget = {"budget_steps": cfg.steps}
+            bar.total = cfg.steps
+            if ddp.is_main:
+                bar.write(f"{cfg.name}: time budget {cfg.time_budget_minutes:g} min; after {step} steps, median step "
+                          f"{statistics.median(step_times[len(step_times) // 3:]):.3f} s, validation {val_s:.1f} s "
+                          f"-> steps={cfg.steps}")
         if not ddp.is_main:
+            if step >= cfg.steps:
+                break
             continue
         row = {"step": step, "epoch": plan.epoch_of(step - 1), "loss": f"{loss.item():.6f}", "lr": f"{lr:.3e}",
                "grad_norm": f"{float(grad_norm):.4f}", "step_time_s": f"{dt:.4f}",
                "patches_per_s": f"{cfg.batch_size * ddp.world_size / dt:.2f}", "elapsed_s": f"{elapsed:.1f}"}
-        if step % cfg.val_every == 0 or step == cfg.steps:
-            last_val = validate(ema if ema is not None else network, encoder, suite, device)
+        if fresh_val is None and (step % cfg.val_every == 0 or step == cfg.steps):
+            fresh_val = validate(ema if ema is not None else network, encoder, suite, device)
+        if fresh_val is not None:
+            last_val = fresh_val
             row.update({k: f"{v:.3f}" for k, v in last_val.items()})
         log.write(**row)
         bar.set_postfix(loss=f"{loss.item():.4f}", val_psnr=f"{last_val.get('val_psnr', float('nan')):.2f}",
@@ -207,10 +252,12 @@ def train(cfg: TrainConfig) -> dict:
         if due_time or due_step or step == cfg.steps:
             checkpoint(step, last_val)
             last_ckpt = time.monotonic()
+        if step >= cfg.steps:
+            break
     bar.close()
-    if ddp.is_main and step == start and start > 0 and not (run_dir / "curves.html").exists():
+    if ddp.is_main and cfg.curves_html and step == start and start > 0 and not (run_dir / "curves.html").exists():
         write_curves(run_dir / "log.csv", run_dir / "curves.html", f"{cfg.name}: {cfg.model}")
-    summary = {**info, "steps": step, "train_time_s": round(elapsed, 1), "skipped_images": dataset.skipped,
+    summary = {**info, "steps": step, "train_time_s": round(elapsed, 1), "skipped_images": dataset.skipped, **budget,
                "patches_per_s": round(patches_done / compute_s, 2) if compute_s else None, **last_val}
     ddp.close()
     return summary
