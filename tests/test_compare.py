@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from training.compare import run_entry
+from training.compare import run_entry, shipped_entry
 
 
 def _fake_run(tmp_path, name, **config):
@@ -36,3 +36,18 @@ def test_a_run_without_checkpoint_is_one_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="train it first"):
         run_entry(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("info, budget", [
+    ({"hardware": "NVIDIA H100 80GB HBM3"}, "2000 steps x 32 patches of 128^2, 10 min wall on NVIDIA H100 80GB HBM3"),
+    ({}, "2000 steps x 32 patches of 128^2, 10 min wall on a shared CPU thread"),
+    ({"init_from": "runs/vlunet-tiny-retrieval/checkpoints/step_00002200/ema.safetensors"},
+     "2000 steps x 32 patches of 128^2, 10 min wall on a shared CPU thread, continuing vlunet-tiny-retrieval"),
+])
+def test_shipped_files_name_their_budget_and_hardware(tmp_path, info, budget):
+    import core
+    path = core.save_model(core.create_model("vlunet-tiny", dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1),
+                           tmp_path / "w.safetensors",
+                           info={"steps": 2000, "batch_size": 32, "patch_size": 128, "train_time_s": 600, **info})
+    label, got, weights = shipped_entry(path)
+    assert (label, got, weights) == ("VLU-Net shipped (w.safetensors)", budget, path)

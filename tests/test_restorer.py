@@ -95,6 +95,15 @@ def test_missing_shipped_weights_say_how_to_get_them(tmp_path, monkeypatch):
         core.Restorer.from_pretrained(tmp_path / "nowhere.safetensors")
 
 
+@pytest.mark.parametrize("name", pretrained.list_pretrained())
+def test_every_registered_weights_file_loads_with_its_training_record(name):
+    path = pretrained.resolve_weights(name)
+    network = core.load_model(path)
+    info = core.checkpoint.checkpoint_info(path)
+    assert network.config == core.model_config(info["model"])   # a registered configuration, unchanged
+    assert info["steps"] > 0 and len(info["encoder"]["sha256"]) == 64
+
+
 def test_command_line_restores_the_good_and_reports_the_bad(tiny_net, tmp_path, rng, capsys):
     weights = core.save_model(tiny_net, tmp_path / "w.safetensors")
     good = tmp_path / "good.png"

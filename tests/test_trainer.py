@@ -89,6 +89,7 @@ def test_one_step_with_guidance_writes_everything(tmp_path, args, monkeypatch, c
     assert train_restorer.main(args("one", "steps=1", "val_every=1", "ema_decay=0.5")) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["steps"] == 1 and summary["guidance"] == "encoder" and math.isfinite(summary["val_psnr"])
+    assert summary["hardware"].startswith("CPU, ")                          # what trained it, in its record
     assert (2, 3, 32, 32) in stub.seen                                       # d_I of the training batch
     run = tmp_path / "runs" / "one"
     folder = run / json.loads((run / "latest.json").read_text())["checkpoint"]

@@ -4,7 +4,8 @@
 
 Every method is evaluated on the same held-out photo suite (:func:`training.evaluate.load_suite`).
 Networks come from training runs (the latest checkpoint of each ``--runs`` folder; their budget --
-steps x batch x patch, wall time -- is printed beside them) and from shipped files (``--shipped``).
+steps x batch x patch, wall time -- is printed beside them) and from shipped files (``--shipped``;
+by default every model in ``core.pretrained``).
 Classical methods fill only the tasks they address; those given oracle information say so. Their
 results depend only on the suite and are cached in ``<out>/cache`` (``--fresh`` recomputes them).
 """
@@ -50,8 +51,9 @@ def run_entry(run: Path) -> tuple[str, str, Path]:
 def shipped_entry(path: Path) -> tuple[str, str, Path]:
     from core.checkpoint import checkpoint_info
     info = checkpoint_info(path)
+    where = info.get("hardware", "a shared CPU thread")   # files exported before the trainer recorded it: the CPU model
     budget = (f"{info.get('steps', '?')} steps x {info.get('batch_size', '?')} patches of {info.get('patch_size', '?')}^2, "
-              f"{float(info.get('train_time_s', 0)) / 60:.0f} min wall on a shared CPU thread")
+              f"{float(info.get('train_time_s', 0)) / 60:.0f} min wall on {where}")
     if info.get("init_from"):   # a fine-tuning phase: name the run it continued (its card has both phases)
         source = Path(info["init_from"])   # <out_dir>/<run>/checkpoints/step_N/<weights>, or any weights file
         budget += f", continuing {source.parents[2].name if len(source.parts) >= 4 else source}"
@@ -78,10 +80,18 @@ def markdown(wide: pd.DataFrame) -> str:
     return fmt.to_markdown(index=False)
 
 
+def shipped_files() -> list[Path]:
+    """The files of every registered shipped model (``core.pretrained``), the default first."""
+    from core import pretrained
+    names = [pretrained.DEFAULT] + [n for n in pretrained.list_pretrained() if n != pretrained.DEFAULT]
+    return [pretrained.ASSETS / pretrained.PRETRAINED[n].file for n in names]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="*", type=Path, default=[Path(r) for r in DEFAULT_RUNS])
-    parser.add_argument("--shipped", nargs="*", type=Path, default=[Path("assets/models/vlunet-tiny.safetensors")])
+    parser.add_argument("--shipped", nargs="*", type=Path, default=shipped_files(),
+                        help="weight files (default: every shipped model in assets/models)")
     parser.add_argument("--photos", default="data/photos")
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--crops-per-photo", type=int, default=2)

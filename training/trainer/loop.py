@@ -81,6 +81,12 @@ def load_encoder(cfg: TrainConfig, device: torch.device):
     return DegradationEncoder.from_pretrained(path, device=device).freeze(), record
 
 
+def hardware(device: torch.device, world_size: int = 1) -> str:
+    """What trained the run, for its record: the GPU's name, or the CPU and its torch threads."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
+    return f"{world_size} x {name}" if world_size > 1 else name
+
+
 def guidance_vectors(encoder, degraded: torch.Tensor) -> torch.Tensor | None:
     """B x 512 unit-norm d_I of the degraded batch (the convention of core.guidance), or None."""
     if encoder is None:
@@ -173,7 +179,7 @@ def train(cfg: TrainConfig) -> dict:
     info = {"model": cfg.model, "parameters": count_parameters(network), "guidance": cfg.guidance,
             "data": f"{cfg.photos} train photos x {', '.join(cfg.tasks)} (synthetic, core.degradations)",
             "patch_size": cfg.patch_size, "init_from": cfg.init_from, "batch_size": cfg.batch_size * ddp.world_size,
-            "encoder": encoder_record}
+            "encoder": encoder_record, "hardware": hardware(device, ddp.world_size)}
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else nullcontext()
 
     curves_at = [-math.inf]
