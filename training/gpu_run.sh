@@ -11,8 +11,10 @@
 # time_budget_minutes=MINUTES (the run fixes its step count while warming up; setup counts).
 # Then each run's latest checkpoint is exported to OUT_DIR/<config name>.safetensors (split into
 # 15 MiB parts .part-aa, .part-ab, ... when larger: `cat NAME.safetensors.part-* > NAME.safetensors`),
-# and every log goes into OUT_DIR/logs.tar.gz. Extra key=value overrides for every run: $EXTRA.
+# and every log goes into OUT_DIR/logs.tar.gz. Extra key=value overrides for every run: $EXTRA;
+# the interpreter: $PYTHON (default python3); the wheels' folder: $WHEELS (default .whl).
 set -u
+py=${PYTHON:-python3}
 if [ $# -lt 3 ]; then
   echo "usage: bash training/gpu_run.sh MINUTES OUT_DIR CONFIG [CONFIG ...]" >&2
   exit 2
@@ -21,23 +23,24 @@ minutes=$1
 out=$2
 shift 2
 mkdir -p "$out/logs"
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+wheels=${WHEELS:-.whl}
+if compgen -G "$wheels/*.whl" > /dev/null; then
+  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$wheels"/*.whl || exit 1
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   nproc
-  python3 -c "import sys, torch, timm; print('python', sys.version.split()[0], 'torch', torch.__version__, 'timm', timm.__version__, 'cuda', torch.cuda.is_available())"
+  "$py" -c "import sys, torch, timm; print('python', sys.version.split()[0], 'torch', torch.__version__, 'timm', timm.__version__, 'cuda', torch.cuda.is_available())"
 } > "$out/logs/machine.txt" 2>&1
 cat "$out/logs/machine.txt"
 
-hard=$(python3 -c "print(int($minutes * 60 + ${GRACE_S:-60}))")   # a run past its budget (+GRACE_S) is stopped; its last checkpoint is kept
+hard=$("$py" -c "print(int($minutes * 60 + ${GRACE_S:-60}))")   # a run past its budget (+GRACE_S) is stopped; its last checkpoint is kept
 pids=()
 for config in "$@"; do
   name=$(basename "$config" .yaml)
   # shellcheck disable=SC2086
-  PYTHONUNBUFFERED=1 timeout -s INT "$hard" python3 -m training.train_restorer --config "$config" \
+  PYTHONUNBUFFERED=1 timeout -s INT "$hard" "$py" -m training.train_restorer --config "$config" \
     time_budget_minutes="$minutes" progress=false ${EXTRA:-} > "$out/logs/$name.out" 2>&1 &
   pids+=($!)
 done
@@ -48,11 +51,11 @@ done
 
 for config in "$@"; do
   name=$(basename "$config" .yaml)
-  run=$(python3 -c "import sys; from training.trainer import parse_args; print(parse_args(sys.argv[1:]).run_dir)" \
+  run=$("$py" -c "import sys; from training.trainer import parse_args; print(parse_args(sys.argv[1:]).run_dir)" \
         --config "$config" ${EXTRA:-})
   echo "== $name: $(tail -n 3 "$out/logs/$name.out")"
   [ -f "$run/log.csv" ] && cp "$run/log.csv" "$out/logs/$name.csv"
-  if python3 -m training.export_restorer --run "$run" --out "$out/$name.safetensors" >> "$out/logs/$name.out" 2>&1; then
+  if "$py" -m training.export_restorer --run "$run" --out "$out/$name.safetensors" >> "$out/logs/$name.out" 2>&1; then
     if [ "$(stat -c %s "$out/$name.safetensors")" -gt $((15 * 1024 * 1024)) ]; then
       split -b 15M "$out/$name.safetensors" "$out/$name.safetensors.part-" && rm "$out/$name.safetensors"
     fi

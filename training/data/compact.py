@@ -47,8 +47,9 @@ def compact_corpus(photos: Path, out: Path, long_side: int = 1280, val_long_side
             target = out / split / f"{source.stem}.jpg"
             width, height = compact_photo(source, target, side, quality)
             total += target.stat().st_size
-            if source.name in index:
-                index[source.name].update({"compact_file": f"{split}/{target.name}", "compact_width": width,
+            entry = index.get(source.name)
+            if entry is not None and entry.get("split", split) == split:
+                entry.update({"compact_file": f"{split}/{target.name}", "compact_width": width,
                                            "compact_height": height})
         written[split] = total
     out.mkdir(parents=True, exist_ok=True)
