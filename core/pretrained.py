@@ -2,8 +2,8 @@
 
 Each entry names a safetensors file under ``assets/models/`` (beside the package) and the
 command that reproduces it: ``vlunet-tiny`` (the default, trained on a 2-core CPU) and
-``vlunet-tiny-gpu`` (the same network continued on one GPU). ``resolve_weights`` turns a name or a path into a file, with a
-clear message when the weights are not there.
+``vlunet-tiny-gpu`` (the same network continued on one GPU). ``resolve_weights`` turns a name
+or a path into a file, with a clear message when the weights are not there.
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ PRETRAINED: dict[str, PretrainedEntry] = {
     # The same network continued for 2000 steps on one GPU (card: assets/models/vlunet-tiny-gpu.md).
     "vlunet-tiny-gpu": PretrainedEntry(
         "vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=1346` on a GPU, "
-        "then the same with `steps=2000"),
+        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=1346 && "
+        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=2000"),
 }
 DEFAULT = "vlunet-tiny"
 

@@ -50,7 +50,7 @@ def compact_corpus(photos: Path, out: Path, long_side: int = 1280, val_long_side
             entry = index.get(source.name)
             if entry is not None and entry.get("split", split) == split:
                 entry.update({"compact_file": f"{split}/{target.name}", "compact_width": width,
-                                           "compact_height": height})
+                              "compact_height": height})
         written[split] = total
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True))

@@ -60,15 +60,20 @@ def parameter_groups(network: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
 BUDGET_PROBE_STEPS = 60   # a time budget fixes `steps` at step min(warmup_steps, this)
 
 
+def typical_step_time(step_times: list[float]) -> float:
+    """Median wall time of the steps so far, the first third (the DataLoader filling up) left out."""
+    return statistics.median(step_times[len(step_times) // 3:])
+
+
 def budget_steps(cfg: TrainConfig, step: int, step_times: list[float], spent_s: float, val_s: float = 0.0) -> int:
     """The step count that fits ``cfg.time_budget_minutes``, decided after ``step`` steps.
 
-    ``step_times`` are the wall times of the steps so far (their first third, with the DataLoader
-    filling up, is left out of the median); ``spent_s`` is the wall time spent so far, setup
-    included; ``val_s`` the time of one validation, due every ``val_every`` steps. 95% of what is
-    left is planned; the result lies in ``[step + 1, cfg.steps]``.
+    ``step_times`` are the wall times of the steps so far (see :func:`typical_step_time`);
+    ``spent_s`` is the wall time spent so far, setup included; ``val_s`` the time of one
+    validation, due every ``val_every`` steps. 95% of what is left is planned; the result lies in
+    ``[step + 1, cfg.steps]``.
     """
-    per_step = statistics.median(step_times[len(step_times) // 3:]) + val_s / cfg.val_every
+    per_step = typical_step_time(step_times) + val_s / cfg.val_every
     left = 0.95 * (60 * cfg.time_budget_minutes - spent_s)
     return max(step + 1, min(cfg.steps, step + int(left / per_step)))
 
@@ -151,6 +156,7 @@ def train(cfg: TrainConfig) -> dict:
     guided = cfg.guidance == "encoder" and uses_guidance(network)
     encoder, encoder_record = load_encoder(cfg, device) if guided else (None, None)
     ema = copy.deepcopy(network).requires_grad_(False) if cfg.ema_decay > 0 else None
+    validated = ema if ema is not None else network   # what validation measures: the EMA when kept
     optimizer = torch.optim.AdamW(parameter_groups(network, cfg), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
     run_dir = cfg.run_dir
@@ -227,7 +233,7 @@ def train(cfg: TrainConfig) -> dict:
         fresh_val = None
         if cfg.time_budget_minutes > 0 and not budget and step >= min(cfg.warmup_steps, BUDGET_PROBE_STEPS):
             t_val = time.perf_counter()   # one validation now, timed, so the plan counts the later ones
-            fresh_val = validate(ema if ema is not None else network, encoder, suite, device) if ddp.is_main else None
+            fresh_val = validate(validated, encoder, suite, device) if ddp.is_main else None
             val_s = time.perf_counter() - t_val
             cfg = dataclasses.replace(cfg, steps=ddp.broadcast_int(
                 budget_steps(cfg, step, step_times, time.monotonic() - started, val_s)))
@@ -235,7 +241,7 @@ def train(cfg: TrainConfig) -> dict:
             bar.total = cfg.steps
             if ddp.is_main:
                 bar.write(f"{cfg.name}: time budget {cfg.time_budget_minutes:g} min; after {step} steps, median step "
-                          f"{statistics.median(step_times[len(step_times) // 3:]):.3f} s, validation {val_s:.1f} s "
+                          f"{typical_step_time(step_times):.3f} s, validation {val_s:.1f} s "
                           f"-> steps={cfg.steps}")
         if not ddp.is_main:
             if step >= cfg.steps:
@@ -245,7 +251,7 @@ def train(cfg: TrainConfig) -> dict:
                "grad_norm": f"{float(grad_norm):.4f}", "step_time_s": f"{dt:.4f}",
                "patches_per_s": f"{cfg.batch_size * ddp.world_size / dt:.2f}", "elapsed_s": f"{elapsed:.1f}"}
         if fresh_val is None and (step % cfg.val_every == 0 or step == cfg.steps):
-            fresh_val = validate(ema if ema is not None else network, encoder, suite, device)
+            fresh_val = validate(validated, encoder, suite, device)
         if fresh_val is not None:
             last_val = fresh_val
             row.update({k: f"{v:.3f}" for k, v in last_val.items()})
