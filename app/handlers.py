@@ -5,13 +5,15 @@ The UI in :mod:`app.ui` wires these to components and turns their one-line error
 """
 from __future__ import annotations
 
+import queue
 import re
 import tempfile
 import time
 import uuid
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import plotly.graph_objects as go
@@ -257,6 +259,38 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
         summary += f" · model loaded in {holder.load_seconds:.1f} s (first request)"
     return RestoreOutcome(before, result.image, png, plots.degradation_bars(result.degradation, result.guidance),
                           summary, session)
+
+
+def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
+                  tiling: str | None = "auto", poll: float = 0.25) -> Iterator[str | RestoreOutcome]:
+    """:func:`restore` on the model thread (:meth:`ModelHolder.submit`), as a stream: a one-line
+    Markdown note that the restore started, a note each time tiles are done (checked every ``poll``
+    seconds), and last the :class:`RestoreOutcome`.
+
+    The arguments and the file's header are checked before the first note, so a refused upload
+    raises its one-line error with nothing yielded. The studio shows the notes in place of a
+    progress bar: gradio's progress display redraws the page on every animation frame while it is
+    up, and a browser on the same two cores then slows the network by a fifth or more.
+    """
+    guidance_argument(choice, text)
+    tile_argument(tiling)
+    width, height = check_upload(path, holder.config).size
+    started = f"Restoring {width}×{height}…"
+    yield started + ("" if holder.loaded else " (loading the model first)")
+    notes: queue.SimpleQueue[str] = queue.SimpleQueue()
+    future = holder.submit(restore, holder, path, choice, text, tiling,
+                           lambda fraction, desc="": notes.put(desc))
+    while True:
+        try:
+            outcome = future.result(timeout=poll)
+            break
+        except FutureTimeout:
+            latest = None
+            while not notes.empty():
+                latest = notes.get()
+            if latest and latest.startswith("Tile"):
+                yield f"{started} {latest.lower()} done"
+    yield outcome
 
 
 def record_stages(holder: ModelHolder, session: Session | None) -> list[StageView] | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 import core
@@ -33,7 +34,12 @@ def default_factory(config: AppConfig) -> tuple[core.Restorer, str]:
 
 class ModelHolder:
     """Builds the restorer on first use, once, under a lock; a failure is retried on the next call
-    (weights that land while the studio runs are picked up)."""
+    (weights that land while the studio runs are picked up).
+
+    :meth:`submit` runs work on the holder's own thread, always the same one: torch's OpenMP
+    threads belong to the thread that calls it, so one long-lived caller keeps one warm team
+    instead of starting a new one in whichever server thread takes the request.
+    """
 
     def __init__(self, config: AppConfig,
                  factory: Callable[[AppConfig], core.Restorer | tuple[core.Restorer, str]] | None = None):
@@ -43,6 +49,7 @@ class ModelHolder:
         self._restorer: core.Restorer | None = None
         self.note = ""
         self.load_seconds = 0.0
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlunet-model")
 
     @property
     def loaded(self) -> bool:
@@ -64,6 +71,10 @@ class ModelHolder:
                 self.load_seconds = time.perf_counter() - start
                 self._restorer = restorer
         return self._restorer
+
+    def submit(self, fn: Callable, *args, **kwargs) -> Future:
+        """Run ``fn(*args, **kwargs)`` on the model thread (one at a time, in order of submission)."""
+        return self._worker.submit(fn, *args, **kwargs)
 
     def status(self) -> str:
         """Markdown line for the page header: what is loaded, or why nothing is."""

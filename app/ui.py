@@ -10,7 +10,10 @@ Endpoints (``gradio_client``; every event has an ``api_name``):
   EXIF orientation is applied, alpha carried over, an animated file restored from its first frame
   (the summary says so). Refused with a one-line reason before any pixel is decoded: empty files,
   non-images, SVG, more than ``max_pixels`` (decompression bombs included), sides more than
-  ``max_aspect`` apart; damaged or truncated data is refused when decoding.
+  ``max_aspect`` apart; damaged or truncated data is refused when decoding. The event streams:
+  ``Client.predict`` returns the final result, while ``Client.submit`` also yields the notes shown
+  while it runs (the summary reads "Restoring 512×512…", then the tiles done; the other outputs are
+  left as they were).
 * ``/status`` -> what model is loaded (or why none is); the Unfolding and atlas events are
   documented as UI-only.
 """
@@ -89,11 +92,11 @@ def upload_path(payload) -> str | None:
 
 
 def _message(fn: Callable) -> Callable:
-    """Run a handler, turning its one-line errors into a visible message."""
+    """Run a streaming handler (a generator), turning its one-line errors into a visible message."""
     @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
+    def streamed(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            yield from fn(*args, **kwargs)
         except ModelUnavailableError as exc:
             raise gr.Error(f"Restoration weights are not available: {exc}", title="Model missing", duration=None,
                            print_exception=False) from None
@@ -102,7 +105,7 @@ def _message(fn: Callable) -> Callable:
         except MemoryError:
             raise gr.Error("the server ran out of memory on this image: try a smaller one, or tiling 256 px",
                            title="Cannot restore this image", print_exception=False) from None
-    return wrapped
+    return streamed
 
 
 def build_demo(config: AppConfig | None = None, restorer_factory: Callable | None = None,
@@ -116,13 +119,24 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
         table = Path(config.atlas_table) if config.atlas_table else default_table_path(config.encoder)
         atlas = Atlas(table, Path(config.cache_dir) / "atlas")
 
-    def restore(path, choice, text, tiling, progress=gr.Progress()):
+    def restore(path, choice, text, tiling):
         """Restore an image. guidance: auto | uniform | noise_15 | noise_25 | noise_50 | haze | rain | blur |
         low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512.
         An animated GIF/PNG/WebP is restored from its first frame. Returns the (input, restored) pair,
         the detected-degradation chart, a summary and the restored PNG."""
-        out = handlers.restore(holder, upload_path(path), choice, text, tiling, progress)
-        return (out.before, out.png_path), out.chart, out.summary, out.png_path, out.session
+        keep = gr.skip()
+        shown = False
+        try:
+            for step in handlers.restore_steps(holder, upload_path(path), choice, text, tiling):
+                if isinstance(step, str):   # a note while it runs, in the summary's place
+                    shown = True
+                    yield keep, keep, step, keep, keep
+                else:
+                    yield (step.before, step.png_path), step.chart, step.summary, step.png_path, step.session
+        except Exception:
+            if shown:   # the error itself is shown as a message
+                yield keep, keep, "Not restored: see the message.", keep, keep
+            raise
 
     def unfolding(session):
         """Record (once per restore) and draw the eight stages of the last restored image."""
@@ -203,11 +217,12 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
                   api_description="What model is loaded, or why none is.")
         choice.change(lambda c: gr.Textbox(visible=c == "text"), choice, text, api_name="toggle_text",
                       api_visibility="undocumented", queue=False)
-        # progress is drawn over the summary only: the overlay across the whole output panel kept a
-        # browser on the same 2-core machine busy on one core while the network ran
+        # progress is a note in the summary (handlers.restore_steps), and gradio's own display is
+        # minimal: its overlay and loader animate on every frame while up, and a browser on the
+        # same 2-core machine took up to half a core from the network drawing them
         gr.on([run.click, image.upload], _message(restore), [image, choice, text, tiling],
               [slider, chart, summary, download, session], api_name="restore", concurrency_id="model",
-              concurrency_limit=config.concurrency, preprocess=False, show_progress="full",
+              concurrency_limit=config.concurrency, preprocess=False, show_progress="minimal",
               show_progress_on=[summary]).success(
             unfolding_waiting, session, [download, gallery, trace_note, stage] + detail, api_name="unfolding_waiting",
             api_visibility="undocumented", queue=False)

@@ -42,6 +42,20 @@ WATCH = """(before) => {
         document.addEventListener('load', check, true);   // image loads (captured: load does not bubble)
     });
 }""" % SHOWN
+# Resolves once the page has asked for no animation frame for 0.5 s (at most 10 s): right after the
+# page loads, gradio's own intro animations run for about 2.5 s at 60 frames a second, and a drop
+# made within them would time the browser's page-load work along with the restore.
+SETTLED = """() => new Promise(resolve => {
+    const raf = window.requestAnimationFrame, start = performance.now();
+    let last = start;
+    window.requestAnimationFrame = cb => { last = performance.now(); return raf.call(window, cb); };
+    const check = () => {
+        const now = performance.now();
+        if (now - last > 500 || now - start > 10000) { window.requestAnimationFrame = raf; resolve(now - start); }
+        else setTimeout(check, 100);
+    };
+    setTimeout(check, 100);
+})"""
 DROP_NOW = """([dt]) => {
     const target = document.querySelector('#input-image [aria-dropeffect="copy"]');
     window.__dropAt = performance.now();
@@ -117,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             for run in range(args.runs + 1):
                 page.goto(url)
                 page.get_by_text("Model ready").wait_for()
+                page.evaluate(SETTLED)
                 data = page.evaluate_handle(DROP, [payload])
                 target = page.locator('#input-image [aria-dropeffect="copy"]')
                 target.dispatch_event("dragenter", {"dataTransfer": data})

@@ -52,6 +52,15 @@ def test_restore_endpoint_is_documented_and_returns_the_restored_png(studio, ima
     assert client.predict(api_name="/status").startswith("Model ready")
 
 
+def test_restore_streams_a_note_before_the_result(studio, image):
+    client, _ = studio
+    job = client.submit(gradio_client.handle_file(image), "auto", "", "off", api_name="/restore")
+    final = job.result()
+    outputs = job.outputs()
+    assert outputs[0][2] == "Restoring 61×45…" and outputs[-1] == final
+    assert final[2].startswith("**Restored 61×45**")
+
+
 def test_language_steering_through_the_api(studio, image):
     client, _ = studio
     *_, summary, _ = client.predict(gradio_client.handle_file(image), "text", "remove the fog", "off", api_name="/restore")

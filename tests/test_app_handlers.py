@@ -107,6 +107,45 @@ def test_restore_keeps_size_saves_png_and_records_eight_stages_on_demand(holder,
     assert stages[3].resolution[0] < stages[0].resolution[0]  # the latent stage is coarser
 
 
+def test_restore_steps_note_the_start_then_tiles_then_give_the_outcome(tmp_path):
+    restorer, note = tiny_restorer()
+    slow = ModelHolder(AppConfig(), lambda cfg: (restorer, note))
+    small = photo(tmp_path / "small.png")
+    with pytest.raises(handlers.UploadError, match="not an image"):   # refused before any note
+        (tmp_path / "bad.png").write_text("no")
+        next(handlers.restore_steps(slow, str(tmp_path / "bad.png")))
+    with pytest.raises(handlers.UploadError, match="tiling must be"):
+        next(handlers.restore_steps(slow, small, tiling="100"))
+    steps = list(handlers.restore_steps(slow, small))
+    assert steps[0] == "Restoring 37×31… (loading the model first)" and steps[-1] is not steps[0]
+    outcome = steps[-1]
+    assert isinstance(outcome, handlers.RestoreOutcome) and outcome.summary.startswith("**Restored 37×31**")
+    assert np.array_equal(np.asarray(outcome.after), np.asarray(restorer.restore(small).image))
+    # a tiled restore reports tiles as they finish; the model runs on the holder's one thread
+    big = photo(tmp_path / "big.png", (300, 200))
+    threads = set()
+    original = restorer.restore
+
+    def slow_restore(*args, progress=None, **kwargs):
+        threads.add(threading.current_thread().name)
+
+        def paced(done, total):
+            time.sleep(0.05)
+            progress(done, total)
+        return original(*args, progress=paced, **kwargs)
+    restorer.restore = slow_restore
+    try:
+        steps = list(handlers.restore_steps(slow, big, tiling="64", poll=0.01))
+    finally:
+        restorer.restore = original
+    notes = [s for s in steps if isinstance(s, str)]
+    assert notes[0] == "Restoring 300×200…" and any(n.startswith("Restoring 300×200… tile ") for n in notes[1:])
+    assert notes[-1].endswith("done") and isinstance(steps[-1], handlers.RestoreOutcome)
+    assert len(threads) == 1 and threads.pop().startswith("vlunet-model")
+    with pytest.raises(handlers.UploadError, match="guidance must be one of"):
+        list(handlers.restore_steps(slow, big, choice="fog"))
+
+
 def test_language_steering_changes_the_result(holder, tmp_path):
     path = photo(tmp_path / "scene.png")
     runs = {}
