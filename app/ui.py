@@ -78,7 +78,7 @@ def upload_path(payload) -> str | None:
 
     The restore event skips gradio's preprocessing (``preprocess=False``): for ``gr.Image`` it opens
     the file with PIL first, so an empty file, a non-image or a decompression bomb would fail there
-    with an opaque error, while :func:`handlers.check_upload` refuses each with its reason. gradio
+    with an opaque error, while :func:`uploads.check_upload` refuses each with its reason. gradio
     has already checked that the path is a file uploaded to this server (before preprocessing).
     """
     if payload is None:

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image, ImageFile, ImageOps
 
-from app import build_demo, handlers, launch_kwargs
+from app import build_demo, launch_kwargs, uploads
 from app.config import AppConfig
 from app.testing import tiny_restorer
 
@@ -191,5 +191,5 @@ def test_a_bomb_is_refused_from_its_header_without_decoding(tmp_path, monkeypatc
     monkeypatch.setattr(ImageFile.ImageFile, "load", decode)
     for claimed in (claims(60000, 60000), claims(5000, 5000), claims(20000, 2)):
         path.write_bytes(claimed)
-        with pytest.raises(handlers.UploadError, match="megapixels|long side"):
-            handlers.check_upload(str(path), AppConfig())
+        with pytest.raises(uploads.UploadError, match="megapixels|long side"):
+            uploads.check_upload(str(path), AppConfig())

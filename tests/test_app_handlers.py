@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import core
-from app import handlers
+from app import handlers, uploads
 from app.atlas import Atlas, AtlasTableError, AtlasUnavailableError, load_table
 from app.config import AppConfig
 from app.features import colorize, pca_basis, project_rgb
@@ -45,25 +45,25 @@ def photo(path: Path, size=(37, 31), mode="RGB", seed=0) -> str:
 
 def test_upload_limits_give_one_line_reasons(tmp_path):
     cfg = AppConfig(max_pixels=3000, max_file_mb=0.001)
-    with pytest.raises(handlers.UploadError, match="no image"):
-        handlers.check_upload(None, cfg)
-    with pytest.raises(handlers.UploadError, match="gone"):
-        handlers.check_upload(str(tmp_path / "missing.png"), cfg)
+    with pytest.raises(uploads.UploadError, match="no image"):
+        uploads.check_upload(None, cfg)
+    with pytest.raises(uploads.UploadError, match="gone"):
+        uploads.check_upload(str(tmp_path / "missing.png"), cfg)
     big = photo(tmp_path / "big.png", (80, 60))
-    with pytest.raises(handlers.UploadError, match=r"MB; this studio accepts up to 0.001 MB"):
-        handlers.check_upload(big, cfg)
-    with pytest.raises(handlers.UploadError, match=r"80×60 = 0.0 megapixels.*up to 0.003 MP"):
-        handlers.check_upload(big, AppConfig(max_pixels=3000))
+    with pytest.raises(uploads.UploadError, match=r"MB; this studio accepts up to 0.001 MB"):
+        uploads.check_upload(big, cfg)
+    with pytest.raises(uploads.UploadError, match=r"80×60 = 0.0 megapixels.*up to 0.003 MP"):
+        uploads.check_upload(big, AppConfig(max_pixels=3000))
     text = tmp_path / "notes.png"
     text.write_text("not an image")
-    with pytest.raises(handlers.UploadError, match="not an image"):
-        handlers.check_upload(str(text), AppConfig())
-    info = handlers.check_upload(big, AppConfig())
+    with pytest.raises(uploads.UploadError, match="not an image"):
+        uploads.check_upload(str(text), AppConfig())
+    info = uploads.check_upload(big, AppConfig())
     assert info.size == (80, 60) and info.format == "PNG" and not info.animated
     strip = photo(tmp_path / "strip.png", (99, 3))
-    with pytest.raises(handlers.UploadError, match=r"99×3 pixels, its long side 33 times its short side.*32:1"):
-        handlers.check_upload(strip, AppConfig())
-    assert handlers.check_upload(strip, AppConfig(max_aspect=40)).size == (99, 3)
+    with pytest.raises(uploads.UploadError, match=r"99×3 pixels, its long side 33 times its short side.*32:1"):
+        uploads.check_upload(strip, AppConfig())
+    assert uploads.check_upload(strip, AppConfig(max_aspect=40)).size == (99, 3)
 
 
 def test_guidance_and_tiling_arguments():
