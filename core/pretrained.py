@@ -22,14 +22,20 @@ class PretrainedEntry:
 
 
 PRETRAINED: dict[str, PretrainedEntry] = {
+    # Five CPU phases, each from the previous one's EMA (card: assets/models/README.md).
     "vlunet-tiny": PretrainedEntry(
         "vlunet-tiny", "models/vlunet-tiny.safetensors",
-        "python -m training.train_restorer --config training/configs/vlunet-tiny.yaml"),
-    # The same network continued for 2000 steps on one GPU (card: assets/models/vlunet-tiny-gpu.md).
+        " && ".join(f"python -m training.train_restorer --config training/configs/{name}.yaml" for name in
+                    ("vlunet-tiny", "vlunet-tiny-finetune", "vlunet-tiny-p128", "vlunet-tiny-retrieval",
+                     "vlunet-tiny-p5"))),
+    # The same network continued on one GPU in two phases, 2000 + 2883 steps
+    # (card: assets/models/vlunet-tiny-gpu.md).
     "vlunet-tiny-gpu": PretrainedEntry(
         "vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
         "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=1346 && "
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=2000"),
+        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=2000 && "
+        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu2.yaml steps=1383 && "
+        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu2.yaml steps=2883 val_every=1000"),
 }
 DEFAULT = "vlunet-tiny"
 

@@ -49,6 +49,26 @@ def test_rows_and_table(photos):
     assert "| noise_15" in ev.markdown(table)
 
 
+def test_clean_inputs_get_their_own_row_outside_the_average(photos):
+    images = ev.load_suite("photos", photos, crop=32, crops_per_photo=2, clean=True)
+    clean = [im for im in images if im.task == ev.CLEAN]
+    assert len(clean) == 2 * 2 and len(images) == 2 * 2 * (len(CANONICAL) + 1)
+    assert all(torch.equal(im.degraded, im.clean) for im in clean)
+    darker = ev.evaluate(lambda im: im.degraded * 0.9, images, detected=["haze"] * len(images))
+    table = ev.summarize(darker).set_index("task")
+    assert list(table.index) == [*CANONICAL, "average", ev.CLEAN]
+    assert table.loc["average", "images"] == 2 * 2 * len(CANONICAL)
+    degradations = darker[darker["task"] != ev.CLEAN]
+    assert table.loc["average", "psnr"] == pytest.approx(degradations.groupby("task")["psnr"].mean().mean())
+    row = table.loc[ev.CLEAN]
+    assert math.isfinite(row["psnr"]) and row["ssim"] < 1
+    assert all(math.isnan(row[c]) for c in ("input_psnr", "input_ssim", "gain", "detected"))
+    clean_line = next(l for l in ev.markdown(table.reset_index()).splitlines() if l.startswith("| clean"))
+    assert "nan" not in clean_line and "inf" not in clean_line
+    with pytest.raises(ValueError, match="photos suite"):
+        ev.load_suite("5task", photos, data_root=photos, clean=True)
+
+
 def test_command_writes_tables(tmp_path, photos, capsys):
     torch.manual_seed(0)
     net = core.create_model("vlunet-tiny", dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1)

@@ -61,6 +61,14 @@ def test_config_file_and_overrides(tmp_path):
         parse_args(["--config", str(tmp_path / "absent.yaml")])
 
 
+@pytest.mark.parametrize("config", sorted(p.name for p in (Path(__file__).parents[1] / "training/configs").glob("*.yaml")
+                                          if not p.name.startswith("encoder_")))
+def test_every_shipped_restorer_config_parses(config):
+    """The recipes named in the model cards stay runnable: each config file is a valid TrainConfig."""
+    c = parse_args(["--config", str(Path(__file__).parents[1] / "training/configs" / config)])
+    assert c.name == Path(config).stem and c.steps > 0 and c.batch_size > 0
+
+
 def test_warmup_then_cosine():
     c = TrainConfig(steps=110, warmup_steps=10, lr=1e-3, min_lr=1e-5)
     assert learning_rate(c, 0) == pytest.approx(1e-4)

@@ -9,6 +9,11 @@ degradations with fixed seeds (:func:`training.trainer.data.photo_suite`); ``3ta
 the papers' test sets under ``--data-root`` (:func:`training.data.suites.eval_sets`). Metrics are
 :mod:`core.metrics` (RGB on [0, 1], scikit-image). Writes ``per_image.csv``, ``per_task.csv`` and
 ``per_task.md`` to ``--out`` and prints the Markdown table.
+
+``--clean`` also feeds every clean crop of the photo suite to the network as it is (task
+``clean``): what restoring does to a photo that needs nothing. Its row gives the output's PSNR and
+SSIM against the untouched crop (no input figures, no gain: the input is the reference) and
+stays out of the average, which is over the degradations only.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from training.trainer.data import SuiteImage, photo_suite
 
 Method = Callable[[SuiteImage], torch.Tensor]   # test image -> restored 1 x 3 x H x W in [0, 1]
 TILE_ABOVE = 1024 * 1024
+CLEAN = "clean"   # the pseudo-task of --clean: a clean crop as the input
 
 
 def network_method(network, encoder=None, guidance: str = "auto") -> Method:
@@ -49,10 +55,14 @@ def network_method(network, encoder=None, guidance: str = "auto") -> Method:
 
 
 def load_suite(suite: str, photos: str | Path = "data/photos", data_root: str | Path | None = None,
-               crop: int = 256, crops_per_photo: int = 2, seed: int = 0) -> list[SuiteImage]:
-    """The test images of ``suite`` (see the module docstring)."""
+               crop: int = 256, crops_per_photo: int = 2, seed: int = 0, clean: bool = False) -> list[SuiteImage]:
+    """The test images of ``suite`` (see the module docstring); ``clean`` adds the photo suite's
+    clean crops as inputs of their own (task :data:`CLEAN`)."""
     if suite == "photos":
-        return photo_suite(photos, "val", crop=crop, crops_per_photo=crops_per_photo, resize_short=2 * crop, seed=seed)
+        images = photo_suite(photos, "val", crop=crop, crops_per_photo=crops_per_photo, resize_short=2 * crop, seed=seed)
+        return images + clean_inputs(images) if clean else images
+    if clean:
+        raise ValueError("--clean needs the photos suite (the benchmark suites ship no clean inputs)")
     if suite not in ("3task", "5task"):
         raise ValueError(f"unknown suite {suite!r}; expected photos, 3task or 5task")
     if data_root is None:
@@ -99,31 +109,33 @@ def evaluate(method: Method | None, images: list[SuiteImage], detected: list[str
 
 
 def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Per-task means (and an ``average`` row): input/output PSNR and SSIM, gain, detection, time."""
+    """Per-task means, an ``average`` row over the degradations, then the :data:`CLEAN` row if
+    any: input/output PSNR and SSIM, gain, detection, time."""
+    clean = per_image["task"] == CLEAN   # input = reference: no input figures, no gain, no class to detect
     frame = per_image.assign(gain=per_image["psnr"] - per_image["input_psnr"],
                              correct=(per_image["detected"] == per_image["task"]).astype(float))
+    frame.loc[clean, ["input_psnr", "input_ssim", "gain", "correct"]] = float("nan")
     order = list(dict.fromkeys(frame["task"]))
     table = frame.groupby("task", sort=False).agg(
         images=("image", "size"), input_psnr=("input_psnr", "mean"), psnr=("psnr", "mean"), gain=("gain", "mean"),
         input_ssim=("input_ssim", "mean"), ssim=("ssim", "mean"), detected=("correct", "mean"),
         seconds=("seconds", "mean")).reindex(order)
-    average = table.drop(columns="images").mean().to_frame("average").T
-    average.insert(0, "images", int(table["images"].sum()))
-    table = pd.concat([table, average])
+    degraded = table.drop(index=CLEAN, errors="ignore")
+    average = degraded.drop(columns="images").mean().to_frame("average").T
+    average.insert(0, "images", int(degraded["images"].sum()))
+    table = pd.concat([degraded, average, table.loc[table.index == CLEAN]])
     if (per_image["detected"] == "").all():
         table = table.drop(columns="detected")
     return table.rename_axis("task").reset_index()
 
 
 def markdown(table: pd.DataFrame, digits: int = 2) -> str:
+    """The table as Markdown; figures that do not apply (NaN) are left blank."""
     fmt = table.copy()
     for col in fmt.columns:
-        if col in ("ssim", "input_ssim", "detected"):
-            fmt[col] = fmt[col].map(lambda v: f"{v:.3f}")
-        elif col == "seconds":
-            fmt[col] = fmt[col].map(lambda v: f"{v:.3f}")
-        elif fmt[col].dtype.kind == "f" and col != "images":
-            fmt[col] = fmt[col].map(lambda v: f"{v:.{digits}f}")
+        places = 3 if col in ("ssim", "input_ssim", "detected", "seconds") else digits
+        if col != "images" and fmt[col].dtype.kind == "f":
+            fmt[col] = fmt[col].map(lambda v: "" if pd.isna(v) else f"{v:.{places}f}")
     return fmt.to_markdown(index=False)
 
 
@@ -134,6 +146,12 @@ def write_tables(per_image: pd.DataFrame, out: Path) -> pd.DataFrame:
     table.to_csv(out / "per_task.csv", index=False)
     (out / "per_task.md").write_text(markdown(table) + "\n")
     return table
+
+
+def clean_inputs(images: list[SuiteImage]) -> list[SuiteImage]:
+    """One :data:`CLEAN` image per distinct crop of ``images``: the clean crop as its own input."""
+    crops = {image.name: image.clean for image in images}
+    return [SuiteImage(CLEAN, name, clean, clean) for name, clean in crops.items()]
 
 
 def load_checkpoint_network(checkpoint: str):
@@ -155,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance", default="auto", choices=("auto", "uniform"))
     parser.add_argument("--encoder", default=None,
                         help="encoder adapters (name or file; default: shipped; 'none': no detection, uniform retrieval)")
+    parser.add_argument("--clean", action="store_true",
+                        help="also restore every clean crop as it is (photos suite; a 'clean' row, not averaged)")
     parser.add_argument("--crop-multiple", type=int, default=None, help="centre-crop to a multiple before metrics")
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
@@ -168,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.encoder != "none":
             from core.encoder import DegradationEncoder
             encoder = DegradationEncoder.from_pretrained(args.encoder)
-        images = load_suite(args.suite, args.photos, args.data_root, args.crop, args.crops_per_photo)[:args.limit]
+        images = load_suite(args.suite, args.photos, args.data_root, args.crop, args.crops_per_photo,
+                            clean=args.clean)[:args.limit]
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
