@@ -22,12 +22,13 @@ class PretrainedEntry:
 
 
 PRETRAINED: dict[str, PretrainedEntry] = {
-    # Five CPU phases, each from the previous one's EMA (card: assets/models/README.md).
+    # Six CPU phases, each from the previous one's EMA; the sixth stopped at step 939 of its 2500
+    # (card: assets/models/README.md).
     "vlunet-tiny": PretrainedEntry(
         "vlunet-tiny", "models/vlunet-tiny.safetensors",
-        " && ".join(f"python -m training.train_restorer --config training/configs/{name}.yaml" for name in
-                    ("vlunet-tiny", "vlunet-tiny-finetune", "vlunet-tiny-p128", "vlunet-tiny-retrieval",
-                     "vlunet-tiny-p5"))),
+        " && ".join(f"python -m training.train_restorer --config training/configs/{phase}" for phase in
+                    ("vlunet-tiny.yaml", "vlunet-tiny-finetune.yaml", "vlunet-tiny-p128.yaml",
+                     "vlunet-tiny-retrieval.yaml", "vlunet-tiny-p5.yaml", "vlunet-tiny-p6.yaml stop_after=939"))),
     # The same network continued on one GPU in two phases, 2000 + 2883 steps
     # (card: assets/models/vlunet-tiny-gpu.md).
     "vlunet-tiny-gpu": PretrainedEntry(

@@ -45,7 +45,7 @@ def test_unknown_key_is_one_line_error_naming_it(tmp_path, capsys):
 
 @pytest.mark.parametrize("item, match", [("steps=many", "steps"), ("guidance=text", "guidance"),
                                          ("patch_size=30", "multiple of 8"), ("tasks=[snow]", "tasks"),
-                                         ("amp=1", "amp")])
+                                         ("amp=1", "amp"), ("stop_after=-1", "stop_after")])
 def test_bad_values_are_rejected(item, match):
     with pytest.raises(TrainConfigError, match=match):
         parse_args([item])

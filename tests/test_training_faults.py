@@ -148,6 +148,18 @@ def test_kill_during_a_save_leaves_the_previous_checkpoint_to_resume_from(tmp_pa
     assert not list((run / "checkpoints").glob(".step_*"))                  # the next save removed it
 
 
+def test_stop_after_takes_a_run_a_session_at_a_time_bit_exact(tmp_path, uninterrupted, train_args):
+    photos, whole = uninterrupted
+    run = tmp_path / "runs" / "split"
+    session = lambda *extra: train_restorer.main(train_args(tmp_path, photos, "split", *SCHEDULED, *extra))  # noqa: E731
+    assert session("stop_after=5") == 0
+    assert latest_step(run) == 5 and max(logged_steps(run / "log.csv")) == 5     # stopped, saved at 5
+    assert session("stop_after=5") == 0 and max(logged_steps(run / "log.csv")) == 5   # nothing left to do
+    assert session("stop_after=9") == 0 and latest_step(run) == 9
+    assert session() == 0                                                     # on to `steps`
+    assert_same_weights(whole, weights(run, 14))
+
+
 # ------------------------------------------------------------------ corrupt checkpoints
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,10 @@ class TrainConfig:
     so the run is the same as one started with ``steps=<that number>`` and no budget; that number
     is printed, and kept in the summary (``budget_steps``) and in the config saved with every
     checkpoint; a resumed run keeps it.
+    Stopping early: ``stop_after=N`` ends the run once step N is done, with a checkpoint, while the
+    schedule still spans ``steps``; re-running with a larger ``stop_after`` (or 0, to the end)
+    continues it, so a long CPU phase can be taken a session at a time, and the weights at step N
+    of the ``steps`` schedule have one exact recipe.
     Curves: ``curves_html`` writes ``curves.html`` (plotly) beside ``log.csv``; off, only the CSV
     is written (``training.trainer.logs.write_curves`` makes the HTML later).
     Checkpoints: every ``checkpoint_minutes`` of wall time and/or ``checkpoint_steps`` steps
@@ -99,6 +103,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     curves_html: bool = True
     time_budget_minutes: float = 0.0      # > 0: fit the run into this wall time (see above)
+    stop_after: int = 0                   # > 0: stop once this step is done and saved (see above)
     resume: bool = True                   # continue from the latest checkpoint of the run if any
     resume_from: str | None = None        # resume from this checkpoint folder instead of latest.json's
     progress: bool = True
@@ -116,6 +121,8 @@ class TrainConfig:
                 raise TrainConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not self.retrieval_lr_scale > 0:
             raise TrainConfigError(f"retrieval_lr_scale must be > 0, got {self.retrieval_lr_scale}")
+        if self.stop_after < 0:
+            raise TrainConfigError(f"stop_after must be >= 0 (0: run to `steps`), got {self.stop_after}")
         if self.time_budget_minutes < 0:
             raise TrainConfigError(f"time_budget_minutes must be >= 0, got {self.time_budget_minutes}")
         if self.time_budget_minutes > 0 and self.warmup_steps < 4:

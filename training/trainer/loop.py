@@ -65,6 +65,11 @@ def typical_step_time(step_times: list[float]) -> float:
     return statistics.median(step_times[len(step_times) // 3:])
 
 
+def last_step(cfg: TrainConfig) -> int:
+    """The step this invocation ends at: ``steps``, or ``stop_after`` when that comes first."""
+    return min(cfg.steps, cfg.stop_after) if cfg.stop_after > 0 else cfg.steps
+
+
 def budget_steps(cfg: TrainConfig, step: int, step_times: list[float], spent_s: float, val_s: float = 0.0) -> int:
     """The step count that fits ``cfg.time_budget_minutes``, decided after ``step`` steps.
 
@@ -210,7 +215,8 @@ def train(cfg: TrainConfig) -> dict:
     step_times: list[float] = []
     step = start
     t0 = time.perf_counter()
-    for degraded, clean, _, _ in batch_loader(dataset, plan, start, cfg.steps, cfg.num_workers):
+    batches = batch_loader(dataset, plan, start, cfg.steps, cfg.num_workers) if start < last_step(cfg) else ()
+    for degraded, clean, _, _ in batches:
         degraded, clean = degraded.to(device, non_blocking=True), clean.to(device, non_blocking=True)
         lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
@@ -244,13 +250,13 @@ def train(cfg: TrainConfig) -> dict:
                           f"{typical_step_time(step_times):.3f} s, validation {val_s:.1f} s "
                           f"-> steps={cfg.steps}")
         if not ddp.is_main:
-            if step >= cfg.steps:
+            if step >= last_step(cfg):
                 break
             continue
         row = {"step": step, "epoch": plan.epoch_of(step - 1), "loss": f"{loss.item():.6f}", "lr": f"{lr:.3e}",
                "grad_norm": f"{float(grad_norm):.4f}", "step_time_s": f"{dt:.4f}",
                "patches_per_s": f"{cfg.batch_size * ddp.world_size / dt:.2f}", "elapsed_s": f"{elapsed:.1f}"}
-        if fresh_val is None and (step % cfg.val_every == 0 or step == cfg.steps):
+        if fresh_val is None and (step % cfg.val_every == 0 or step == last_step(cfg)):
             fresh_val = validate(validated, encoder, suite, device)
         if fresh_val is not None:
             last_val = fresh_val
@@ -261,10 +267,10 @@ def train(cfg: TrainConfig) -> dict:
         bar.update(1)
         due_time = cfg.checkpoint_minutes > 0 and time.monotonic() - last_ckpt >= 60 * cfg.checkpoint_minutes
         due_step = cfg.checkpoint_steps > 0 and step % cfg.checkpoint_steps == 0
-        if due_time or due_step or step == cfg.steps:
+        if due_time or due_step or step == last_step(cfg):
             checkpoint(step, last_val)
             last_ckpt = time.monotonic()
-        if step >= cfg.steps:
+        if step >= last_step(cfg):
             break
     bar.close()
     if ddp.is_main and cfg.curves_html and step == start and start > 0 and not (run_dir / "curves.html").exists():
