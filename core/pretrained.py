@@ -29,14 +29,16 @@ PRETRAINED: dict[str, PretrainedEntry] = {
         " && ".join(f"python -m training.train_restorer --config training/configs/{phase}" for phase in
                     ("vlunet-tiny.yaml", "vlunet-tiny-finetune.yaml", "vlunet-tiny-p128.yaml",
                      "vlunet-tiny-retrieval.yaml", "vlunet-tiny-p5.yaml", "vlunet-tiny-p6.yaml stop_after=939"))),
-    # The same network continued on one GPU in two phases, 2000 + 2883 steps
+    # The same network continued on one GPU in three phases, 2000 + 2883 + 1941 steps
     # (card: assets/models/vlunet-tiny-gpu.md).
     "vlunet-tiny-gpu": PretrainedEntry(
         "vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
         "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=1346 && "
         "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=2000 && "
         "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu2.yaml steps=1383 && "
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu2.yaml steps=2883 val_every=1000"),
+        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu2.yaml steps=2883 val_every=1000 && "
+        "python -m training.export_restorer --run runs/vlunet-tiny-gpu2 --out runs/vlunet-tiny-gpu2-2883.safetensors && "
+        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu3.yaml steps=1941"),
 }
 DEFAULT = "vlunet-tiny"
 
