@@ -45,7 +45,8 @@ def test_unknown_key_is_one_line_error_naming_it(tmp_path, capsys):
 
 @pytest.mark.parametrize("item, match", [("steps=many", "steps"), ("guidance=text", "guidance"),
                                          ("patch_size=30", "multiple of 8"), ("tasks=[snow]", "tasks"),
-                                         ("amp=1", "amp"), ("stop_after=-1", "stop_after")])
+                                         ("amp=1", "amp"), ("stop_after=-1", "stop_after"),
+                                         ("loss_balance=-0.5", "loss_balance"), ("compile=fast", "compile must be one of")])
 def test_bad_values_are_rejected(item, match):
     with pytest.raises(TrainConfigError, match=match):
         parse_args([item])
@@ -127,6 +128,35 @@ def test_guidance_vectors_are_unit_norm():
     assert loop_module.guidance_vectors(None, torch.rand(1, 3, 8, 8)) is None
 
 
+def test_loss_balance_zero_is_plain_l1_and_positive_weighs_items_by_inverse_input_error():
+    torch.manual_seed(0)
+    clean = torch.rand(2, 3, 8, 8)
+    degraded = clean.clone()
+    degraded[0] += 0.4     # far from clean (e = 0.4): low weight
+    degraded[1] += 0.01    # near clean (e = 0.01): high weight
+    restored = clean + torch.tensor([0.1, 0.1])[:, None, None, None]   # both off by 0.1
+    plain = loop_module.restoration_loss(restored, clean, degraded, 0.0)
+    assert plain == torch.nn.functional.l1_loss(restored, clean)
+    # p = 1: weights 1/0.4 and 1/0.01, scaled to mean 1 -> the loss is still 0.1 (equal errors)
+    assert torch.isclose(loop_module.restoration_loss(restored, clean, degraded, 1.0), torch.tensor(0.1))
+    restored[1] = clean[1]   # only item 0 (low weight) is off: the balanced loss is far below plain L1
+    w0 = (1 / 0.4) / ((1 / 0.4 + 1 / 0.01) / 2)
+    assert torch.isclose(loop_module.restoration_loss(restored, clean, degraded, 1.0), torch.tensor(0.1 * w0 / 2), rtol=1e-3)
+    assert torch.isclose(loop_module.restoration_loss(restored, clean, degraded, 0.0), torch.tensor(0.05))
+    # an input equal to its target does not blow its weight up: errors are floored at 2/255
+    same = loop_module.restoration_loss(clean + 0.1, clean, clean.clone(), 1.0)
+    assert torch.isfinite(same) and torch.isclose(same, torch.tensor(0.1))
+
+
+def test_loss_balance_reaches_the_training_step(tmp_path, args):
+    common = ["guidance=uniform", "steps=1", "val_every=5", "warmup_steps=0", "grad_clip=0"]
+    for name, p in (("plain", "0"), ("balanced", "1")):
+        assert train_restorer.main(args(name, *common, f"loss_balance={p}")) == 0
+    step = "checkpoints/step_00000001/model.safetensors"
+    a, b = (load_file(str(tmp_path / "runs" / run / step)) for run in ("plain", "balanced"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)     # same init and batch, other gradients
+
+
 @pytest.mark.parametrize("mapping, match", [("{snow: 2}", "task_repeat names 'snow'"),
                                             ("{haze: 2}", "task_repeat names 'haze', which is not in tasks"),
                                             ("{rain: 0}", "integer >= 1"), ("{rain: true}", "integer >= 1"),
@@ -196,6 +226,36 @@ def test_retrieval_lr_scale_speeds_up_only_the_retrieval_layers(tmp_path, args, 
     assert train_restorer.main(args("scaled", *plain[1:], "steps=2")) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "optimiser state does not fit" in err
+
+
+def test_compile_trains_through_torch_compile_and_saves_the_plain_network(tmp_path, args, monkeypatch):
+    """``compile=<mode>`` routes every training forward through ``torch.compile(..., mode)``
+    (stubbed here: a real compilation takes minutes on the CPU), and the run's weights are the
+    same as an eager run's."""
+    calls = []
+
+    class Counted(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.forwards = inner, 0
+
+        def forward(self, *a, **k):
+            self.forwards += 1
+            return self.inner(*a, **k)
+
+    def fake_compile(module, mode=None):
+        calls.append((type(module).__name__, mode, Counted(module)))
+        return calls[-1][2]
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    common = ["guidance=uniform", "steps=3", "val_every=5"]
+    assert train_restorer.main(args("compiled", *common, "compile=reduce-overhead")) == 0
+    assert [(name, mode) for name, mode, _ in calls] == [("VLUNet", "reduce-overhead")] and calls[0][2].forwards == 3
+    assert train_restorer.main(args("eager", *common)) == 0
+    assert len(calls) == 1                                              # compile=none (the default) is eager
+    step = "checkpoints/step_00000003/model.safetensors"
+    a, b = (load_file(str(tmp_path / "runs" / run / step)) for run in ("compiled", "eager"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_retrieval_lr_scale_needs_retrieval_layers(args, capsys):

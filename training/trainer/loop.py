@@ -57,6 +57,29 @@ def parameter_groups(network: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
     return [{"params": rest, "lr_scale": 1.0}, {"params": retrieval, "lr_scale": cfg.retrieval_lr_scale}]
 
 
+BALANCE_FLOOR = 2 / 255   # input errors below this count as this (near-clean items do not dominate)
+
+
+def restoration_loss(restored: torch.Tensor, clean: torch.Tensor, degraded: torch.Tensor, balance: float = 0.0) -> torch.Tensor:
+    """L1 loss of B x 3 x H x W ``restored`` against ``clean``.
+
+    ``balance`` p = 0: plain L1 (``F.l1_loss``). p > 0: the mean over items of
+    ``w_i * L1_i`` with ``w_i`` proportional to ``max(e_i, 2/255) ** -p``, ``e_i`` the mean L1
+    error of item i's input ``degraded``, and the weights scaled to mean 1 over the batch.
+    """
+    if balance <= 0:
+        return F.l1_loss(restored, clean)
+    per_item = (restored - clean).abs().flatten(1).mean(dim=1)
+    error = (degraded - clean).abs().flatten(1).mean(dim=1).clamp_min(BALANCE_FLOOR)
+    weights = error.pow(-balance)
+    return (per_item * (weights / weights.mean())).mean()
+
+
+def compiled(module: torch.nn.Module, mode: str) -> torch.nn.Module:
+    """``module`` itself for mode ``"none"``, else ``torch.compile(module, mode=mode)`` (same parameters)."""
+    return module if mode == "none" else torch.compile(module, mode=mode)
+
+
 BUDGET_PROBE_STEPS = 60   # a time budget fixes `steps` at step min(warmup_steps, this)
 
 
@@ -179,7 +202,7 @@ def train(cfg: TrainConfig) -> dict:
                               "pass encoder=<that file> or start a new run")
     elif cfg.init_from:
         init_weights(cfg.init_from, network, ema)
-    model = ddp.wrap(network, find_unused=uses_guidance(network) and not guided)
+    model = compiled(ddp.wrap(network, find_unused=uses_guidance(network) and not guided), cfg.compile)
 
     dataset = patch_dataset(cfg.photos, cfg.tasks, cfg.patch_size, cfg.seed,
                             {t: cfg.repeat_of(t) for t in cfg.tasks}, cfg.scale_range)
@@ -223,7 +246,7 @@ def train(cfg: TrainConfig) -> dict:
             group["lr"] = lr * group.get("lr_scale", 1.0)
         d = guidance_vectors(encoder, degraded)
         with amp:
-            loss = F.l1_loss(model(degraded, d).float(), clean)
+            loss = restoration_loss(model(degraded, d).float(), clean, degraded, cfg.loss_balance)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
