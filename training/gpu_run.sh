@@ -12,6 +12,9 @@
 # Then each run's latest checkpoint is exported to OUT_DIR/<config name>.safetensors (split into
 # 15 MiB parts .part-aa, .part-ab, ... when larger: `cat NAME.safetensors.part-* > NAME.safetensors`),
 # and every log goes into OUT_DIR/logs.tar.gz. Extra key=value overrides for every run: $EXTRA;
+# with $BENCH set, `benchmarks/bench_training.py $BENCH` runs first (e.g. BENCH="--models vlunet-tiny
+# --device cuda --amp --batch 48 192 --patch 128 --compile none reduce-overhead --photos
+# data/photos-compact": which batch and compile mode train fastest), its table in logs/bench.txt;
 # the interpreter: $PYTHON (default python3); the wheels' folder: $WHEELS (default .whl).
 set -u
 py=${PYTHON:-python3}
@@ -34,6 +37,11 @@ fi
   "$py" -c "import sys, torch, timm; print('python', sys.version.split()[0], 'torch', torch.__version__, 'timm', timm.__version__, 'cuda', torch.cuda.is_available())"
 } > "$out/logs/machine.txt" 2>&1
 cat "$out/logs/machine.txt"
+
+if [ -n "${BENCH:-}" ]; then
+  # shellcheck disable=SC2086
+  "$py" benchmarks/bench_training.py $BENCH 2>&1 | tee "$out/logs/bench.txt" | grep '^|' || echo "bench: no table (logs/bench.txt)"
+fi
 
 hard=$("$py" -c "print(int($minutes * 60 + ${GRACE_S:-60}))")   # a run past its budget (+GRACE_S) is stopped; its last checkpoint is kept
 pids=()
