@@ -69,6 +69,27 @@ def test_clean_inputs_get_their_own_row_outside_the_average(photos):
         ev.load_suite("5task", photos, data_root=photos, clean=True)
 
 
+class _Shift(torch.nn.Module):
+    """A network that is not flip-equivariant: it adds a left-to-right ramp (and ignores d)."""
+
+    multiple = 8
+
+    def forward(self, x, d=None):
+        return x + 0.1 * torch.linspace(0, 1, x.shape[-1])
+
+
+@pytest.mark.parametrize("ensemble", ["flips", "dihedral"])
+def test_self_ensemble_averages_the_transformed_back_restorations(ensemble):
+    x = torch.rand(1, 3, 16, 16) * 0.5
+    image = ev.SuiteImage("noise_15", "a", x, x)
+    single = ev.network_method(_Shift())(image)
+    assert torch.allclose(single, x + 0.1 * torch.linspace(0, 1, 16))
+    both = ev.network_method(_Shift(), ensemble=ensemble)(image)
+    # each copy's ramp, transformed back, runs one way or the other (rotated copies: up or down),
+    # in pairs: the mean adds a flat 0.05
+    assert torch.allclose(both, x + 0.05, atol=1e-6)
+
+
 def test_command_writes_tables(tmp_path, photos, capsys):
     torch.manual_seed(0)
     net = core.create_model("vlunet-tiny", dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1)

@@ -14,6 +14,10 @@ the papers' test sets under ``--data-root`` (:func:`training.data.suites.eval_se
 ``clean``): what restoring does to a photo that needs nothing. Its row gives the output's PSNR and
 SSIM against the untouched crop (no input figures, no gain: the input is the reference) and
 stays out of the average, which is over the degradations only.
+
+``--ensemble flips|dihedral`` restores 4 (flips and the half turn) or 8 (with the quarter turns)
+transformed copies of each input and averages them transformed back (:data:`ENSEMBLES`), the
+"self-ensemble" of restoration papers; the default ``none`` is the single pass the studio makes.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import torch
 from core.guidance import degradation_vector
 from core.metrics import psnr, ssim
 from core.tiling import apply_padded, apply_tiled
+from training.data.patches import augment, unaugment
 from training.trainer.data import SuiteImage, photo_suite
 
 Method = Callable[[SuiteImage], torch.Tensor]   # test image -> restored 1 x 3 x H x W in [0, 1]
@@ -36,21 +41,30 @@ TILE_ABOVE = 1024 * 1024
 CLEAN = "clean"   # the pseudo-task of --clean: a clean crop as the input
 
 
-def network_method(network, encoder=None, guidance: str = "auto") -> Method:
+#: Self-ensembles (``--ensemble``): the :func:`~training.data.patches.augment` modes whose outputs,
+#: transformed back, are averaged. ``flips`` (identity, horizontal and vertical flips, 180-degree
+#: rotation) keeps vertical structures vertical -- rain streaks fall as in training; ``dihedral``
+#: adds the 90-degree rotations (the usual "x8" of restoration papers).
+ENSEMBLES = {"none": (0,), "flips": (0, 2, 4, 6), "dihedral": tuple(range(8))}
+
+
+def network_method(network, encoder=None, guidance: str = "auto", ensemble: str = "none") -> Method:
     """Restore with ``network`` steered by ``degradation_vector(encoder.encode_image(x))``
     (``guidance="uniform"`` or no encoder: d = None); padded to the network's multiple,
-    tiled above one megapixel, as :class:`core.Restorer` does."""
+    tiled above one megapixel, as :class:`core.Restorer` does. ``ensemble`` (:data:`ENSEMBLES`)
+    averages the restorations of transformed copies (one d_I, that of the input)."""
     network.eval()
     multiple = getattr(network, "multiple", 8)
+    modes = ENSEMBLES[ensemble]
 
     @torch.inference_mode()
     def restore(image: SuiteImage) -> torch.Tensor:
         x = image.degraded
         d = degradation_vector(encoder.encode_image(x)) if encoder is not None and guidance == "auto" else None
         fn = lambda t: network(t, d)  # noqa: E731
-        if x.shape[-2] * x.shape[-1] > TILE_ABOVE:
-            return apply_tiled(fn, x, 512, 32, multiple).clamp(0, 1)
-        return apply_padded(fn, x, multiple).clamp(0, 1)
+        run = (lambda t: apply_tiled(fn, t, 512, 32, multiple)) if x.shape[-2] * x.shape[-1] > TILE_ABOVE \
+            else (lambda t: apply_padded(fn, t, multiple))
+        return torch.stack([unaugment(run(augment(x, m)), m) for m in modes]).mean(0).clamp(0, 1)
     return restore
 
 
@@ -175,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="encoder adapters (name or file; default: shipped; 'none': no detection, uniform retrieval)")
     parser.add_argument("--clean", action="store_true",
                         help="also restore every clean crop as it is (photos suite; a 'clean' row, not averaged)")
+    parser.add_argument("--ensemble", default="none", choices=tuple(ENSEMBLES),
+                        help="self-ensemble: average over flips (x4) or all 8 flips and rotations")
     parser.add_argument("--crop-multiple", type=int, default=None, help="centre-crop to a multiple before metrics")
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
@@ -194,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     guided = encoder if hasattr(network, "stages") else None   # baselines have no guidance input
-    per_image = evaluate(network_method(network, guided, args.guidance), images, detect(encoder, images),
+    per_image = evaluate(network_method(network, guided, args.guidance, args.ensemble), images, detect(encoder, images),
                          args.crop_multiple)
     out = args.out or Path("runs/eval") / f"{Path(args.checkpoint).stem}-{args.suite}"
     table = write_tables(per_image, out)

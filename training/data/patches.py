@@ -57,6 +57,12 @@ def augment(x: torch.Tensor, mode: int) -> torch.Tensor:
     return torch.flip(x, dims=(-1,)) if mode >= 4 else x
 
 
+def unaugment(x: torch.Tensor, mode: int) -> torch.Tensor:
+    """The inverse of :func:`augment`: ``unaugment(augment(x, m), m) == x``."""
+    x = torch.flip(x, dims=(-1,)) if mode >= 4 else x
+    return torch.rot90(x, -(mode % 4), dims=(-2, -1))
+
+
 def item_seed(seed: int, epoch: int, index: int) -> int:
     """A 62-bit seed from (seed, epoch, index), well mixed by numpy's SeedSequence."""
     return int(np.random.SeedSequence([int(seed), int(epoch), int(index)]).generate_state(1, np.uint64)[0] >> 2)
