@@ -69,10 +69,8 @@ def measure(model: str, batch: int, mode: str, args: argparse.Namespace, device:
     total = args.warmup + args.steps
     times = {"data": 0.0, "encoder": 0.0, "network": 0.0}
     loader = iter(batch_loader(dataset, plan, 0, total))
-    batch_data = None
 
-    def network_step() -> None:
-        degraded, clean, d = batch_data
+    def network_step(degraded: torch.Tensor, clean: torch.Tensor, d: torch.Tensor | None) -> None:
         with amp:
             loss = restoration_loss(forward(degraded, d).float(), clean, degraded)
         optimizer.zero_grad(set_to_none=True)
@@ -89,8 +87,7 @@ def measure(model: str, batch: int, mode: str, args: argparse.Namespace, device:
         d = guidance_vectors(encoder, degraded)
         _sync(device)
         t2 = time.perf_counter()
-        batch_data = (degraded, clean, d)
-        network_step()
+        network_step(degraded, clean, d)
         _sync(device)
         t3 = time.perf_counter()
         if step >= args.warmup:   # the warm-up steps fill allocators and caches (and compile)
@@ -99,7 +96,7 @@ def measure(model: str, batch: int, mode: str, args: argparse.Namespace, device:
         else:
             warm_s += t3 - t0
     per_step = {k: v / args.steps for k, v in times.items()}
-    ops = count_aten_calls(network_step) if args.count_ops and mode == "none" else None
+    ops = count_aten_calls(lambda: network_step(degraded, clean, d)) if args.count_ops and mode == "none" else None
     return {"model": model, "batch": batch, "mode": mode, "parameters": count_parameters(network),
             **per_step, "total": sum(per_step.values()), "warmup_s": warm_s, "ops": ops}
 
