@@ -3,13 +3,14 @@
     python benchmarks/bench_training.py                     # vlunet-tiny vs promptir-tiny, 8 x 64^2, 1 thread
     python benchmarks/bench_training.py --models vlunet-paper promptir-paper --batch 2 --patch 128
     python benchmarks/bench_training.py --encoder default   # include d_I from the encoder
+    python benchmarks/bench_training.py --models vlunet-tiny --batch 12 --patch 128 --threads 2 --amp  # CPU bfloat16
     python benchmarks/bench_training.py --models vlunet-tiny --device cuda --amp --batch 12 48 \\
         --patch 128 --compile none reduce-overhead --count-ops  # is the GPU step bound by dispatch?
 
 For ``--steps`` steps after ``--warmup`` steps: data (PatchDataset items of the photo corpus,
 synthesis included, in this process), encoder (``degradation_vector(encode_image)``, when
 asked), and the network's forward + backward + AdamW step (the trainer's L1 loss, bfloat16
-autocast on CUDA with ``--amp``). On CUDA every part ends with a synchronisation, so each time
+autocast with ``--amp``: the trainer's ``amp`` on CUDA, ``amp_cpu`` on the CPU). On CUDA every part ends with a synchronisation, so each time
 is the device's, not the launch's. Prints seconds per step and patches per second for each
 model, batch size and ``--compile`` mode (``torch.compile`` of the network, the trainer's
 ``compile`` option; ``none`` is eager). With several batch sizes, a network time that barely
@@ -63,7 +64,7 @@ def measure(model: str, batch: int, mode: str, args: argparse.Namespace, device:
                                                      device=device).freeze()
     forward = compiled(network, mode)
     optimizer = torch.optim.AdamW(network.parameters(), lr=2e-4)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.amp and device.type == "cuda")
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
     dataset = patch_dataset(args.photos, CANONICAL, args.patch, seed=0, repeat=4)
     plan = BatchPlan(len(dataset), batch)
     total = args.warmup + args.steps
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (compiled modes: the compilation)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only, as the trainer's amp)")
+    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (the trainer's amp on CUDA, amp_cpu on the CPU)")
     parser.add_argument("--compile", nargs="+", default=["none"], choices=COMPILE_MODES,
                         help="torch.compile modes to compare ('none': eager)")
     parser.add_argument("--count-ops", action="store_true", help="count the ATen calls of one eager step")
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
     print(f"{where}; {args.patch}^2 patches, {args.steps} steps after {args.warmup} warm-up, "
-          f"amp {args.amp and device.type == 'cuda'}, encoder {args.encoder}, load average {os.getloadavg()[0]:.1f}")
+          f"amp {args.amp}, encoder {args.encoder}, load average {os.getloadavg()[0]:.1f}")
     print("| model | parameters | batch | compile | data s/step | encoder s/step | network s/step | total s/step "
           "| patches/s | warm-up s | ATen calls/step | note |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)

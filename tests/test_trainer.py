@@ -258,6 +258,44 @@ def test_compile_trains_through_torch_compile_and_saves_the_plain_network(tmp_pa
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.filterwarnings("ignore:.*CUDA is not available")   # building a CUDA autocast on a CPU machine
+def test_autocast_is_bfloat16_on_cuda_with_amp_and_on_the_cpu_only_with_amp_cpu():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for cfg, device, expected in [(TrainConfig(), cpu, None), (TrainConfig(amp_cpu=True), cpu, "cpu"),
+                                  (TrainConfig(), cuda, "cuda"), (TrainConfig(amp=False), cuda, None),
+                                  (TrainConfig(amp=False, amp_cpu=True), cuda, None)]:
+        ctx = loop_module.autocast(cfg, device)
+        if expected is None:
+            assert not isinstance(ctx, torch.autocast)
+        else:
+            assert isinstance(ctx, torch.autocast) and ctx.device == expected and ctx.fast_dtype == torch.bfloat16
+
+
+def test_amp_cpu_trains_the_forward_in_bfloat16(tmp_path, args, monkeypatch):
+    """With ``amp_cpu`` the training forward runs under CPU bfloat16 autocast (its convolutions
+    give bfloat16), the weights stay float32 and end near, not equal to, a float32 run's."""
+    dtypes = []
+    original = torch.nn.Conv2d.forward
+
+    def recording(self, x):
+        out = original(self, x)
+        dtypes.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", recording)
+    common = ["guidance=uniform", "steps=2", "val_every=5"]
+    assert train_restorer.main(args("bf16", *common, "amp_cpu=true")) == 0
+    assert torch.bfloat16 in dtypes
+    dtypes.clear()
+    assert train_restorer.main(args("fp32", *common)) == 0
+    assert set(dtypes) == {torch.float32}
+    step = "checkpoints/step_00000002/model.safetensors"
+    a, b = (load_file(str(tmp_path / "runs" / run / step)) for run in ("bf16", "fp32"))
+    assert all(v.dtype == torch.float32 for v in a.values())
+    diff = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert 0 < diff < 1e-3      # two AdamW steps of lr <= 2e-4 move a weight by at most ~4e-4
+
+
 def test_retrieval_lr_scale_needs_retrieval_layers(args, capsys):
     assert train_restorer.main(args("base", "model=promptir-tiny", "guidance=uniform", "steps=1",
                                     "retrieval_lr_scale=2")) == 2

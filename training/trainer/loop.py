@@ -83,6 +83,14 @@ def compiled(module: torch.nn.Module, mode: str) -> torch.nn.Module:
 BUDGET_PROBE_STEPS = 60   # a time budget fixes `steps` at step min(warmup_steps, this)
 
 
+def autocast(cfg: TrainConfig, device: torch.device):
+    """The bfloat16 autocast context of the training forward: on CUDA with ``amp``, on the CPU
+    with ``amp_cpu``; a no-op otherwise (and on other devices)."""
+    if (device.type == "cuda" and cfg.amp) or (device.type == "cpu" and cfg.amp_cpu):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
 def typical_step_time(step_times: list[float]) -> float:
     """Median wall time of the steps so far, the first third (the DataLoader filling up) left out."""
     return statistics.median(step_times[len(step_times) // 3:])
@@ -214,7 +222,7 @@ def train(cfg: TrainConfig) -> dict:
             "data": f"{cfg.photos} train photos x {', '.join(cfg.tasks)} (synthetic, core.degradations)",
             "patch_size": cfg.patch_size, "init_from": cfg.init_from, "batch_size": cfg.batch_size * ddp.world_size,
             "encoder": encoder_record, "hardware": hardware(device, ddp.world_size)}
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else nullcontext()
+    amp = autocast(cfg, device)
 
     curves_at = [-math.inf]
     budget = {"budget_steps": cfg.steps} if cfg.time_budget_minutes > 0 and start >= min(cfg.warmup_steps, BUDGET_PROBE_STEPS) else {}
