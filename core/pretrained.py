@@ -2,7 +2,7 @@
 
 Each entry names a safetensors file under ``assets/models/`` (beside the package) and the
 command that reproduces it: ``vlunet-tiny`` (the default, trained on a 2-core CPU) and
-``vlunet-tiny-gpu`` (the same network continued on one GPU). ``resolve_weights`` turns a name
+``vlunet-tiny-gpu`` (the same network continued on one GPU, then on the CPU). ``resolve_weights`` turns a name
 or a path into a file, with a clear message when the weights are not there.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ PRETRAINED: dict[str, PretrainedEntry] = {
         " && ".join(f"python -m training.train_restorer --config training/configs/{phase}" for phase in
                     ("vlunet-tiny.yaml", "vlunet-tiny-finetune.yaml", "vlunet-tiny-p128.yaml",
                      "vlunet-tiny-retrieval.yaml", "vlunet-tiny-p5.yaml", "vlunet-tiny-p6.yaml stop_after=939"))),
-    # The same network continued on one GPU in three phases, 2000 + 2883 + 1941 steps
-    # (card: assets/models/vlunet-tiny-gpu.md).
+    # The same network continued on one GPU in three phases, 2000 + 2883 + 1941 steps, then on
+    # this CPU for 2818 steps at the suite's scale (card: assets/models/vlunet-tiny-gpu.md).
     "vlunet-tiny-gpu": PretrainedEntry(
         "vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
         "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=1346 && "
@@ -38,7 +38,10 @@ PRETRAINED: dict[str, PretrainedEntry] = {
         "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu2.yaml steps=1383 && "
         "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu2.yaml steps=2883 val_every=1000 && "
         "python -m training.export_restorer --run runs/vlunet-tiny-gpu2 --out runs/vlunet-tiny-gpu2-2883.safetensors && "
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu3.yaml steps=1941"),
+        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu3.yaml steps=1941 && "
+        "python -m training.export_restorer --run runs/vlunet-tiny-gpu3 --out runs/vlunet-tiny-gpu3-1941.safetensors && "
+        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu-cpu-scale.yaml steps=2818 "
+        "time_budget_minutes=0"),
 }
 DEFAULT = "vlunet-tiny"
 
