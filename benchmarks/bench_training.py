@@ -34,9 +34,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.degradations import CANONICAL
-from training.trainer.config import COMPILE_MODES
+from training.trainer.config import COMPILE_MODES, TrainConfig
 from training.trainer.data import BatchPlan, batch_loader, patch_dataset
-from training.trainer.loop import compiled, guidance_vectors, restoration_loss
+from training.trainer.loop import autocast, compiled, guidance_vectors, restoration_loss
 from training.trainer.models import build_network, count_parameters, uses_guidance
 
 
@@ -64,7 +64,7 @@ def measure(model: str, batch: int, mode: str, args: argparse.Namespace, device:
                                                      device=device).freeze()
     forward = compiled(network, mode)
     optimizer = torch.optim.AdamW(network.parameters(), lr=2e-4)
-    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
+    amp = autocast(TrainConfig(amp=args.amp, amp_cpu=args.amp), device)   # the trainer's own choice
     dataset = patch_dataset(args.photos, CANONICAL, args.patch, seed=0, repeat=4)
     plan = BatchPlan(len(dataset), batch)
     total = args.warmup + args.steps
