@@ -30,7 +30,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {
                     ("vlunet-tiny.yaml", "vlunet-tiny-finetune.yaml", "vlunet-tiny-p128.yaml",
                      "vlunet-tiny-retrieval.yaml", "vlunet-tiny-p5.yaml", "vlunet-tiny-p6.yaml stop_after=939"))),
     # The same network continued on one GPU in three phases, 2000 + 2883 + 1941 steps, then on
-    # this CPU for 2818 steps at the suite's scale (card: assets/models/vlunet-tiny-gpu.md).
+    # this CPU for 2818 + 3217 steps at the suite's scale (card: assets/models/vlunet-tiny-gpu.md).
     "vlunet-tiny-gpu": PretrainedEntry(
         "vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
         "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=1346 && "
@@ -41,6 +41,9 @@ PRETRAINED: dict[str, PretrainedEntry] = {
         "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu3.yaml steps=1941 && "
         "python -m training.export_restorer --run runs/vlunet-tiny-gpu3 --out runs/vlunet-tiny-gpu3-1941.safetensors && "
         "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu-cpu-scale.yaml steps=2818 "
+        "time_budget_minutes=0 && "
+        "python -m training.export_restorer --run runs/vlunet-tiny-gpu-cpu-scale --out runs/vlunet-tiny-gpu4-2818.safetensors && "
+        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu-cpu-rain.yaml steps=3217 "
         "time_budget_minutes=0"),
 }
 DEFAULT = "vlunet-tiny"
