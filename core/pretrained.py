@@ -21,30 +21,40 @@ class PretrainedEntry:
     recipe: str    # the command that produces it
 
 
+def _train(config: str) -> str:
+    """The training command of one phase: a file in training/configs/ and its overrides."""
+    return f"python -m training.train_restorer --config training/configs/{config}"
+
+
+def _export(run: str, out: str) -> str:
+    """The command that exports run ``runs/<run>`` as ``runs/<out>.safetensors`` for the next phase."""
+    return f"python -m training.export_restorer --run runs/{run} --out runs/{out}.safetensors"
+
+
 PRETRAINED: dict[str, PretrainedEntry] = {
     # Six CPU phases, each from the previous one's EMA; the sixth stopped at step 939 of its 2500
     # (card: assets/models/README.md).
     "vlunet-tiny": PretrainedEntry(
         "vlunet-tiny", "models/vlunet-tiny.safetensors",
-        " && ".join(f"python -m training.train_restorer --config training/configs/{phase}" for phase in
+        " && ".join(_train(phase) for phase in
                     ("vlunet-tiny.yaml", "vlunet-tiny-finetune.yaml", "vlunet-tiny-p128.yaml",
                      "vlunet-tiny-retrieval.yaml", "vlunet-tiny-p5.yaml", "vlunet-tiny-p6.yaml stop_after=939"))),
     # The same network continued on one GPU in three phases, 2000 + 2883 + 1941 steps, then on
     # this CPU for 2818 + 3217 steps at the suite's scale (card: assets/models/vlunet-tiny-gpu.md).
     "vlunet-tiny-gpu": PretrainedEntry(
         "vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=1346 && "
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu.yaml steps=2000 && "
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu2.yaml steps=1383 && "
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu2.yaml steps=2883 val_every=1000 && "
-        "python -m training.export_restorer --run runs/vlunet-tiny-gpu2 --out runs/vlunet-tiny-gpu2-2883.safetensors && "
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu3.yaml steps=1941 && "
-        "python -m training.export_restorer --run runs/vlunet-tiny-gpu3 --out runs/vlunet-tiny-gpu3-1941.safetensors && "
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu-cpu-scale.yaml steps=2818 "
-        "time_budget_minutes=0 && "
-        "python -m training.export_restorer --run runs/vlunet-tiny-gpu-cpu-scale --out runs/vlunet-tiny-gpu4-2818.safetensors && "
-        "python -m training.train_restorer --config training/configs/vlunet-tiny-gpu-cpu-rain.yaml steps=3217 "
-        "time_budget_minutes=0"),
+        " && ".join([
+            _train("vlunet-tiny-gpu.yaml steps=1346"),
+            _train("vlunet-tiny-gpu.yaml steps=2000"),
+            _train("vlunet-tiny-gpu2.yaml steps=1383"),
+            _train("vlunet-tiny-gpu2.yaml steps=2883 val_every=1000"),
+            _export("vlunet-tiny-gpu2", "vlunet-tiny-gpu2-2883"),
+            _train("vlunet-tiny-gpu3.yaml steps=1941"),
+            _export("vlunet-tiny-gpu3", "vlunet-tiny-gpu3-1941"),
+            _train("vlunet-tiny-gpu-cpu-scale.yaml steps=2818 time_budget_minutes=0"),
+            _export("vlunet-tiny-gpu-cpu-scale", "vlunet-tiny-gpu4-2818"),
+            _train("vlunet-tiny-gpu-cpu-rain.yaml steps=3217 time_budget_minutes=0"),
+        ])),
 }
 DEFAULT = "vlunet-tiny"
 
