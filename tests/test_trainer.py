@@ -62,6 +62,31 @@ def test_config_file_and_overrides(tmp_path):
         parse_args(["--config", str(tmp_path / "absent.yaml")])
 
 
+def test_config_base_chain_each_file_over_its_base(tmp_path):
+    """``base:`` chains resolve nearest-file-first; a key replaces the base's whole value (a
+    ``task_repeat`` is not merged) and command-line overrides come last."""
+    (tmp_path / "phases").mkdir()
+    (tmp_path / "a.yaml").write_text("name: a\nlr: 1\nseed: 3\ntask_repeat: {rain: 2, haze: 5}\n")
+    (tmp_path / "phases" / "b.yaml").write_text("base: ../a.yaml\nname: b\nlr: 2\n")
+    (tmp_path / "phases" / "c.yaml").write_text("base: b.yaml\nname: c\ntask_repeat: {rain: 7}\n")
+    c = parse_args(["--config", str(tmp_path / "phases" / "c.yaml"), "seed=9"])
+    assert (c.name, c.lr, c.seed, c.task_repeat) == ("c", 2.0, 9, {"rain": 7})
+    assert parse_args(["--config", str(tmp_path / "phases" / "b.yaml")]).task_repeat == {"rain": 2, "haze": 5}
+
+
+@pytest.mark.parametrize("files, match", [
+    ({"c.yaml": "base: d.yaml\n", "d.yaml": "base: c.yaml\n"}, r"cycle \(c.yaml -> d.yaml -> c.yaml\)"),
+    ({"c.yaml": "base: missing.yaml\nname: c\n"}, "base file .*missing.yaml does not exist"),
+    ({"c.yaml": "base: [a.yaml]\n"}, "'base' must be the path of another config file"),
+    ({"c.yaml": "base: d.yaml\n", "d.yaml": "- not a mapping\n"}, "d.yaml must hold a mapping")])
+def test_bad_config_base_is_one_line_error(tmp_path, files, match):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(TrainConfigError, match=match) as err:
+        parse_args(["--config", str(tmp_path / "c.yaml")])
+    assert "\n" not in str(err.value)
+
+
 @pytest.mark.parametrize("config", sorted(p.name for p in (Path(__file__).parents[1] / "training/configs").glob("*.yaml")
                                           if not p.name.startswith("encoder_")))
 def test_every_shipped_restorer_config_parses(config):

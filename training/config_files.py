@@ -4,7 +4,10 @@
     python -m training.train_encoder --config training/configs/encoder_offline.yaml epochs=5 encoder.backbone=clip
 
 Values are parsed as YAML (``5``, ``true``, ``[a, b]``, ``{dim: 8}``, ``null``); a dotted key sets a
-key inside a mapping field. Every problem -- a YAML syntax error, a file that is not a mapping, an
+key inside a mapping field. A file may start from another with ``base: other.yaml`` (a path relative
+to the file's folder): the base's keys come first and every key of the file replaces the base's
+whole value (a ``task_repeat`` is written out in full), so a training phase that changes a few keys
+of the one before it names that file and the keys; bases may chain, a cycle is an error. Every problem -- a YAML syntax error, a file that is not a mapping, an
 override without ``=``, an unknown option, a value of the wrong type -- is one line naming the
 file, line or key, raised as the ``error`` class the command passes (a ``ValueError``); a missing
 file is a ``FileNotFoundError``. Each command turns the merged mapping into its own typed config.
@@ -56,6 +59,28 @@ def read_mapping(path: Path, error: type[ValueError] = ConfigError) -> dict[str,
     return data
 
 
+def read_config(path: Path, error: type[ValueError] = ConfigError) -> dict[str, Any]:
+    """The mapping in ``path`` with its ``base:`` chain resolved: each file's keys over its base's."""
+    chain: list[Path] = []
+    data: dict[str, Any] = {}
+    while True:
+        if path.resolve() in chain:
+            names = " -> ".join(p.name for p in chain + [path.resolve()])
+            raise error(f"config {chain[0]}: its base files form a cycle ({names})")
+        chain.append(path.resolve())
+        mapping = read_mapping(path, error)
+        data = {**{k: v for k, v in mapping.items() if k != "base"}, **data}
+        base = mapping.get("base")
+        if base is None:
+            return data
+        if not isinstance(base, str) or not base.strip():
+            raise error(f"{path}: 'base' must be the path of another config file, got {base!r}")
+        base_path = path.parent / base
+        if not base_path.is_file():
+            raise error(f"{path}: its base file {base_path} does not exist")
+        path = base_path
+
+
 def apply_override(data: dict[str, Any], item: str, error: type[ValueError] = ConfigError) -> None:
     """Set ``key=value`` in ``data`` (a dotted key reaches into a mapping field such as ``model_overrides``)."""
     key, sep, raw = item.partition("=")
@@ -81,7 +106,7 @@ def read_command_line(argv: list[str] | None, prog: str | None, description: str
     parser.add_argument("--config", type=Path, help="YAML file of defaults")
     parser.add_argument("overrides", nargs="*", help="key=value settings that override the file")
     args = parser.parse_args(argv)
-    data = read_mapping(args.config, error) if args.config is not None else {}
+    data = read_config(args.config, error) if args.config is not None else {}
     for item in args.overrides:
         apply_override(data, item, error)
     return data
