@@ -40,7 +40,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {
                     ("vlunet-tiny.yaml", "vlunet-tiny-finetune.yaml", "vlunet-tiny-p128.yaml",
                      "vlunet-tiny-retrieval.yaml", "vlunet-tiny-p5.yaml", "vlunet-tiny-p6.yaml stop_after=939"))),
     # The same network continued on one GPU in three phases, 2000 + 2883 + 1941 steps, then on
-    # this CPU for 2818 + 3217 steps at the suite's scale (card: assets/models/vlunet-tiny-gpu.md).
+    # this CPU for 2818 + 3217 + 994 + 3397 steps at the suite's scale (card: assets/models/vlunet-tiny-gpu.md).
     "vlunet-tiny-gpu": PretrainedEntry(
         "vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
         " && ".join([
@@ -54,6 +54,10 @@ PRETRAINED: dict[str, PretrainedEntry] = {
             _train("vlunet-tiny-gpu-cpu-scale.yaml steps=2818 time_budget_minutes=0"),
             _export("vlunet-tiny-gpu-cpu-scale", "vlunet-tiny-gpu4-2818"),
             _train("vlunet-tiny-gpu-cpu-rain.yaml steps=3217 time_budget_minutes=0"),
+            _export("vlunet-tiny-gpu-cpu-rain", "vlunet-tiny-gpu5-3217"),
+            _train("vlunet-tiny-gpu-cpu-rain2.yaml steps=994 time_budget_minutes=0"),
+            _export("vlunet-tiny-gpu-cpu-rain2", "rain2-00000994"),
+            _train("vlunet-tiny-gpu-cpu-rain3.yaml steps=3397 time_budget_minutes=0"),
         ])),
 }
 DEFAULT = "vlunet-tiny"
