@@ -7,10 +7,12 @@ Values are parsed as YAML (``5``, ``true``, ``[a, b]``, ``{dim: 8}``, ``null``);
 key inside a mapping field. A file may start from another with ``base: other.yaml`` (a path relative
 to the file's folder): the base's keys come first and every key of the file replaces the base's
 whole value (a ``task_repeat`` is written out in full), so a training phase that changes a few keys
-of the one before it names that file and the keys; bases may chain, a cycle is an error. Every problem -- a YAML syntax error, a file that is not a mapping, an
-override without ``=``, an unknown option, a value of the wrong type -- is one line naming the
-file, line or key, raised as the ``error`` class the command passes (a ``ValueError``); a missing
-file is a ``FileNotFoundError``. Each command turns the merged mapping into its own typed config.
+of the one before it names that file and the keys; bases may chain, a cycle is an error.
+
+Every problem -- a YAML syntax error, a file that is not a mapping, an override without ``=``, an
+unknown option, a value of the wrong type -- is one line naming the file, line or key, raised as
+the ``error`` class the command passes (a ``ValueError``); a missing file is a
+``FileNotFoundError``. Each command turns the merged mapping into its own typed config.
 """
 from __future__ import annotations
 
@@ -64,10 +66,10 @@ def read_config(path: Path, error: type[ValueError] = ConfigError) -> dict[str, 
     chain: list[Path] = []
     data: dict[str, Any] = {}
     while True:
-        if path.resolve() in chain:
-            names = " -> ".join(p.name for p in chain + [path.resolve()])
-            raise error(f"config {chain[0]}: its base files form a cycle ({names})")
         chain.append(path.resolve())
+        if chain[-1] in chain[:-1]:
+            names = " -> ".join(p.name for p in chain)
+            raise error(f"config {chain[0]}: its base files form a cycle ({names})")
         mapping = read_mapping(path, error)
         data = {**{k: v for k, v in mapping.items() if k != "base"}, **data}
         base = mapping.get("base")
