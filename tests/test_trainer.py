@@ -72,13 +72,16 @@ def test_config_base_chain_each_file_over_its_base(tmp_path):
     c = parse_args(["--config", str(tmp_path / "phases" / "c.yaml"), "seed=9"])
     assert (c.name, c.lr, c.seed, c.task_repeat) == ("c", 2.0, 9, {"rain": 7})
     assert parse_args(["--config", str(tmp_path / "phases" / "b.yaml")]).task_repeat == {"rain": 2, "haze": 5}
+    (tmp_path / "phases" / "d.yaml").write_text("base: c.yaml\nlr: 3\n")      # no name of its own:
+    assert parse_args(["--config", str(tmp_path / "phases" / "d.yaml"), "name=d"]).name == "d"   # an override gives it
 
 
 @pytest.mark.parametrize("files, match", [
     ({"c.yaml": "base: d.yaml\n", "d.yaml": "base: c.yaml\n"}, r"cycle \(c.yaml -> d.yaml -> c.yaml\)"),
     ({"c.yaml": "base: missing.yaml\nname: c\n"}, "base file .*missing.yaml does not exist"),
     ({"c.yaml": "base: [a.yaml]\n"}, "'base' must be the path of another config file"),
-    ({"c.yaml": "base: d.yaml\n", "d.yaml": "- not a mapping\n"}, "d.yaml must hold a mapping")])
+    ({"c.yaml": "base: d.yaml\n", "d.yaml": "- not a mapping\n"}, "d.yaml must hold a mapping"),
+    ({"c.yaml": "base: d.yaml\nlr: 1\n", "d.yaml": "name: d\n"}, r"c.yaml must set its own 'name'.*\('d'\)")])
 def test_bad_config_base_is_one_line_error(tmp_path, files, match):
     for name, text in files.items():
         (tmp_path / name).write_text(text)

@@ -7,7 +7,9 @@ Values are parsed as YAML (``5``, ``true``, ``[a, b]``, ``{dim: 8}``, ``null``);
 key inside a mapping field. A file may start from another with ``base: other.yaml`` (a path relative
 to the file's folder): the base's keys come first and every key of the file replaces the base's
 whole value (a ``task_repeat`` is written out in full), so a training phase that changes a few keys
-of the one before it names that file and the keys; bases may chain, a cycle is an error.
+of the one before it names that file and the keys; bases may chain, a cycle is an error. Where the
+chain sets a ``name``, the file (or a ``name=`` override) must set its own: a run's folder is its
+name, and a phase that took its base's would write into, and resume, the base's run.
 
 Every problem -- a YAML syntax error, a file that is not a mapping, an override without ``=``, an
 unknown option, a value of the wrong type -- is one line naming the file, line or key, raised as
@@ -61,19 +63,27 @@ def read_mapping(path: Path, error: type[ValueError] = ConfigError) -> dict[str,
     return data
 
 
-def read_config(path: Path, error: type[ValueError] = ConfigError) -> dict[str, Any]:
-    """The mapping in ``path`` with its ``base:`` chain resolved: each file's keys over its base's."""
+def read_config(path: Path, error: type[ValueError] = ConfigError,
+                inherit_name: bool = False) -> dict[str, Any]:
+    """The mapping in ``path`` with its ``base:`` chain resolved: each file's keys over its base's.
+    A ``name`` set only by a base is an error unless ``inherit_name`` (an override names the run)."""
     chain: list[Path] = []
     data: dict[str, Any] = {}
+    own_name: bool | None = None      # whether the first file sets its own name
     while True:
         chain.append(path.resolve())
         if chain[-1] in chain[:-1]:
             names = " -> ".join(p.name for p in chain)
             raise error(f"config {chain[0]}: its base files form a cycle ({names})")
         mapping = read_mapping(path, error)
+        if own_name is None:
+            own_name = "name" in mapping
         data = {**{k: v for k, v in mapping.items() if k != "base"}, **data}
         base = mapping.get("base")
         if base is None:
+            if len(chain) > 1 and "name" in data and not (own_name or inherit_name):
+                raise error(f"config {chain[0]} must set its own 'name': with its base's "
+                            f"({data['name']!r}) it would train into, and resume, that run's folder")
             return data
         if not isinstance(base, str) or not base.strip():
             raise error(f"{path}: 'base' must be the path of another config file, got {base!r}")
@@ -108,7 +118,8 @@ def read_command_line(argv: list[str] | None, prog: str | None, description: str
     parser.add_argument("--config", type=Path, help="YAML file of defaults")
     parser.add_argument("overrides", nargs="*", help="key=value settings that override the file")
     args = parser.parse_args(argv)
-    data = read_config(args.config, error) if args.config is not None else {}
+    named = any(item.partition("=")[0].strip() == "name" for item in args.overrides)
+    data = read_config(args.config, error, inherit_name=named) if args.config is not None else {}
     for item in args.overrides:
         apply_override(data, item, error)
     return data
