@@ -2,7 +2,8 @@
 
 Each entry names a safetensors file under ``assets/models/`` (beside the package) and the
 command that reproduces it: ``vlunet-tiny`` (the default, trained on a 2-core CPU) and
-``vlunet-tiny-gpu`` (the same network continued on one GPU, then on the CPU). ``resolve_weights`` turns a name
+``vlunet-tiny-gpu`` (the same network continued on one GPU, on the CPU, then on the GPU again).
+``resolve_weights`` turns a name
 or a path into a file, with a clear message when the weights are not there.
 """
 from __future__ import annotations
@@ -40,7 +41,8 @@ PRETRAINED: dict[str, PretrainedEntry] = {
                     ("vlunet-tiny.yaml", "vlunet-tiny-finetune.yaml", "vlunet-tiny-p128.yaml",
                      "vlunet-tiny-retrieval.yaml", "vlunet-tiny-p5.yaml", "vlunet-tiny-p6.yaml stop_after=939"))),
     # The same network continued on one GPU in three phases, 2000 + 2883 + 1941 steps, then on
-    # this CPU for 2818 + 3217 + 994 + 3397 steps at the suite's scale (card: assets/models/vlunet-tiny-gpu.md).
+    # this CPU for 2818 + 3217 + 994 + 3397 steps at the suite's scale, then on one GPU again for
+    # 1421 + 226 steps with blur the largest share (card: assets/models/vlunet-tiny-gpu.md).
     "vlunet-tiny-gpu": PretrainedEntry(
         "vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
         " && ".join([
@@ -58,6 +60,10 @@ PRETRAINED: dict[str, PretrainedEntry] = {
             _train("vlunet-tiny-gpu-cpu-rain2.yaml steps=994 time_budget_minutes=0"),
             _export("vlunet-tiny-gpu-cpu-rain2", "rain2-00000994"),
             _train("vlunet-tiny-gpu-cpu-rain3.yaml steps=3397 time_budget_minutes=0"),
+            _export("vlunet-tiny-gpu-cpu-rain3", "vlunet-tiny-gpu6-3397"),
+            _train("vlunet-tiny-gpu7.yaml steps=1421"),
+            _export("vlunet-tiny-gpu7", "vlunet-tiny-gpu7-1421"),
+            _train("vlunet-tiny-gpu8.yaml steps=226"),
         ])),
 }
 DEFAULT = "vlunet-tiny"
