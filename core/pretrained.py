@@ -33,13 +33,19 @@ def _export(run: str, out: str) -> str:
 
 
 PRETRAINED: dict[str, PretrainedEntry] = {
-    # Six CPU phases, each from the previous one's EMA; the sixth stopped at step 939 of its 2500
-    # (card: assets/models/README.md).
+    # Eight CPU phases, each from the previous one's EMA; the sixth stopped at step 939 of its 2500,
+    # the last two at the suite's scale in bfloat16 (card: assets/models/README.md).
     "vlunet-tiny": PretrainedEntry(
         "vlunet-tiny", "models/vlunet-tiny.safetensors",
-        " && ".join(_train(phase) for phase in
-                    ("vlunet-tiny.yaml", "vlunet-tiny-finetune.yaml", "vlunet-tiny-p128.yaml",
-                     "vlunet-tiny-retrieval.yaml", "vlunet-tiny-p5.yaml", "vlunet-tiny-p6.yaml stop_after=939"))),
+        " && ".join([
+            *(_train(phase) for phase in
+              ("vlunet-tiny.yaml", "vlunet-tiny-finetune.yaml", "vlunet-tiny-p128.yaml",
+               "vlunet-tiny-retrieval.yaml", "vlunet-tiny-p5.yaml", "vlunet-tiny-p6.yaml stop_after=939")),
+            _export("vlunet-tiny-p6", "vlunet-tiny-p6-939"),
+            _train("vlunet-tiny-p8-scale.yaml steps=1161 time_budget_minutes=0"),
+            _export("vlunet-tiny-p8-scale", "vlunet-tiny-p8-1161"),
+            _train("vlunet-tiny-p9-rain.yaml steps=3228 time_budget_minutes=0"),
+        ])),
     # The same network continued on one GPU in three phases, 2000 + 2883 + 1941 steps, then on
     # this CPU for 2818 + 3217 + 994 + 3397 steps at the suite's scale, then on one GPU again for
     # 1421 + 226 steps with blur the largest share (card: assets/models/vlunet-tiny-gpu.md).
