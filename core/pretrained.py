@@ -3,8 +3,8 @@
 Each entry names a safetensors file under ``assets/models/`` (beside the package) and the
 command that reproduces it: ``vlunet-tiny`` (the default, trained on a 2-core CPU) and
 ``vlunet-tiny-gpu`` (the same network continued on one GPU, on the CPU, then on the GPU again).
-``resolve_weights`` turns a name
-or a path into a file, with a clear message when the weights are not there.
+``resolve_weights`` turns a name or a path into a file, with a clear message when the weights are
+not there.
 """
 from __future__ import annotations
 
