@@ -93,8 +93,8 @@ def read_config(path: Path, error: type[ValueError] = ConfigError,
         path = base_path
 
 
-def apply_override(data: dict[str, Any], item: str, error: type[ValueError] = ConfigError) -> None:
-    """Set ``key=value`` in ``data`` (a dotted key reaches into a mapping field such as ``model_overrides``)."""
+def split_override(item: str, error: type[ValueError] = ConfigError) -> tuple[list[str], Any]:
+    """``"a.b=value"`` -> (``["a", "b"]``, the value read as YAML); a one-line error otherwise."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise error(f"override {item!r} is not of the form key=value")
@@ -102,7 +102,12 @@ def apply_override(data: dict[str, Any], item: str, error: type[ValueError] = Co
         value = yaml.safe_load(raw) if raw else None
     except yaml.YAMLError as exc:
         raise error(f"override {item!r}: value is not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    *parents, leaf = key.strip().split(".")
+    return key.strip().split("."), value
+
+
+def apply_override(data: dict[str, Any], item: str, error: type[ValueError] = ConfigError) -> None:
+    """Set ``key=value`` in ``data`` (a dotted key reaches into a mapping field such as ``model_overrides``)."""
+    (*parents, leaf), value = split_override(item, error)
     node = data
     for part in parents:
         node = node.setdefault(part, {})
@@ -118,7 +123,8 @@ def read_command_line(argv: list[str] | None, prog: str | None, description: str
     parser.add_argument("--config", type=Path, help="YAML file of defaults")
     parser.add_argument("overrides", nargs="*", help="key=value settings that override the file")
     args = parser.parse_args(argv)
-    named = any(item.partition("=")[0].strip() == "name" for item in args.overrides)
+    overrides = [split_override(item, error) for item in args.overrides]
+    named = any(keys == ["name"] for keys, _ in overrides)
     data = read_config(args.config, error, inherit_name=named) if args.config is not None else {}
     for item in args.overrides:
         apply_override(data, item, error)
