@@ -105,9 +105,11 @@ def split_override(item: str, error: type[ValueError] = ConfigError) -> tuple[li
     return key.strip().split("."), value
 
 
-def apply_override(data: dict[str, Any], item: str, error: type[ValueError] = ConfigError) -> None:
-    """Set ``key=value`` in ``data`` (a dotted key reaches into a mapping field such as ``model_overrides``)."""
-    (*parents, leaf), value = split_override(item, error)
+def apply_override(data: dict[str, Any], item: str, keys: list[str], value: Any,
+                   error: type[ValueError] = ConfigError) -> None:
+    """Set the override ``item``, read by :func:`split_override` as ``keys`` and ``value``, in ``data``
+    (a dotted key reaches into a mapping field such as ``model_overrides``)."""
+    *parents, leaf = keys
     node = data
     for part in parents:
         node = node.setdefault(part, {})
@@ -126,8 +128,8 @@ def read_command_line(argv: list[str] | None, prog: str | None, description: str
     overrides = [split_override(item, error) for item in args.overrides]
     named = any(keys == ["name"] for keys, _ in overrides)
     data = read_config(args.config, error, inherit_name=named) if args.config is not None else {}
-    for item in args.overrides:
-        apply_override(data, item, error)
+    for item, (keys, value) in zip(args.overrides, overrides):
+        apply_override(data, item, keys, value, error)
     return data
 
 
