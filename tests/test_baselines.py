@@ -7,6 +7,7 @@ from skimage import data
 
 import core
 from core.degradations import degrade
+from core.degradations.blur import BlurConfig, apply_blur, sample_blur
 from core.metrics import psnr
 from training.baselines import classical, create_baseline, list_baselines
 from training.trainer.data import SuiteImage
@@ -60,6 +61,15 @@ def test_classical_methods_improve_their_degradation(astronaut, task, method):
     out = method(image)
     assert out.shape == astronaut.shape and out.min() >= 0 and out.max() <= 1
     assert psnr(out, astronaut) > psnr(image.degraded, astronaut) + 1.0
+
+
+def test_unsharp_mask_sharpens_a_gaussian_blur_without_the_kernel(astronaut):
+    params = sample_blur(torch.Generator().manual_seed(0), 1, BlurConfig(motion_probability=0.0, sigma=(1.0, 1.0)))
+    image = SuiteImage("blur", "astronaut", apply_blur(astronaut, params), astronaut, None)   # no oracle
+    out = classical.unsharp_mask(image)
+    assert out.shape == astronaut.shape and out.min() >= 0 and out.max() <= 1
+    assert psnr(out, astronaut) > psnr(image.degraded, astronaut) + 1.0
+    assert classical.METHODS["unsharp mask"] == (("blur",), classical.unsharp_mask)
 
 
 def test_oracle_methods_say_what_they_miss(astronaut):

@@ -16,10 +16,11 @@ import torch
 from safetensors.torch import load_file
 
 import core
-from core.degradations import CANONICAL
+from core.degradations import CANONICAL, SamplerConfig
 from training import train_restorer
 from training.trainer import TrainConfig, TrainConfigError, learning_rate, parse_args
 from training.trainer import loop as loop_module
+from training.trainer.config import synthesis_config
 from training.trainer.data import patch_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,6 +202,35 @@ def test_task_repeat_sets_each_task_share_of_the_epoch(photos):
     assert len(dataset) == 3 * (3 + 1 + 2)                               # 3 train photos
     labels = [dataset[i][2] for i in range(len(dataset))]
     assert {task: labels.count(CANONICAL.index(task)) for task in cfg.tasks} == {"rain": 9, "haze": 3, "noise_25": 6}
+
+
+@pytest.mark.parametrize("mapping, match", [
+    ("{snow: {}}", "synthesis names 'snow', not a degradation family"),
+    ("{blur: {motion: 0.5}}", "synthesis.'blur'. has no field 'motion'"),
+    ("{blur: {motion_probability: 1.5}}", r"must be in \[0, 1\], got 1.5"),
+    ("{blur: {length: [25, 5]}}", "low <= high"),
+    ("{blur: {sigma: fuzzy}}", "expects tuple"),
+    ("{blur: 0.5}", "must map fields to values")])
+def test_bad_synthesis_is_one_line_error(mapping, match):
+    with pytest.raises(TrainConfigError, match=match) as err:
+        parse_args(["tasks=[blur]", f"synthesis={mapping}"])
+    assert "\n" not in str(err.value)
+
+
+def test_synthesis_changes_the_training_degradations_only_where_named(photos):
+    """``synthesis={blur: {motion_probability: 0}}`` trains on Gaussian blurs alone; the other
+    ranges, and the default (empty) mapping, are the held-out suite's."""
+    cfg = parse_args(["tasks=[blur]", "synthesis={blur: {motion_probability: 0.0, sigma: [1, 2]}}"])
+    config = synthesis_config(cfg.synthesis)
+    assert (config.blur.motion_probability, config.blur.sigma, config.blur.length) == (0.0, (1.0, 2.0), (5.0, 25.0))
+    assert config.haze == SamplerConfig().haze and synthesis_config({}) == SamplerConfig()
+
+    def kinds(synthesis):
+        dataset = patch_dataset(photos, ["blur"], 32, 0, 8, synthesis=synthesis)
+        return [json.loads(dataset[i][3])["params"] for i in range(len(dataset))]
+    gaussian = kinds(config)
+    assert all(p["kind"] == 0 and 1.0 <= p["sigma"] <= 2.0 for p in gaussian)
+    assert any(p["kind"] == 1 for p in kinds(SamplerConfig()))      # 3/4 motion by default
 
 
 def _tiny_vlunet(seed: int, **overrides) -> torch.nn.Module:

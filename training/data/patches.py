@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-from core.degradations import CANONICAL, DegradationSampler, NoiseParams, synthesize
+from core.degradations import CANONICAL, DegradationSampler, NoiseParams, SamplerConfig, synthesize
 
 from .datasets import PairedImages
 from .layout import DatasetLayoutError, Pair
@@ -34,12 +34,14 @@ from .layout import DatasetLayoutError, Pair
 class SyntheticTask:
     """Clean ``photos`` degraded by ``degradation`` (a canonical name, extra or mixture);
     each photo is used ``repeat`` times per epoch; crops are taken at a random scale in
-    ``scale_range`` (1 = native pixels) so that large wallpapers give varied content."""
+    ``scale_range`` (1 = native pixels) so that large wallpapers give varied content;
+    ``synthesis`` holds the sampling ranges of the degradation (default: the held-out suite's)."""
 
     degradation: str
     photos: tuple[pathlib.Path, ...]
     repeat: int = 1
     scale_range: tuple[float, float] = (0.35, 1.0)
+    synthesis: SamplerConfig = SamplerConfig()
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class PatchDataset(Dataset):
         if side != p:
             crop = F.interpolate(crop, size=(p, p), mode="bicubic", antialias=side > p, align_corners=False)
         clean = augment(crop.clamp(0, 1), _randint(g, 8)) if self.augment else crop.clamp(0, 1)
-        sampler = DegradationSampler(generator=g)
+        sampler = DegradationSampler(generator=g, config=task.synthesis)
         params = sampler.sample(task.degradation, 1, p, p)
         degraded = synthesize(clean, task.degradation, params)[0]
         info = {"task": task.degradation, "source": path.name, "scale": round(scale, 4), "params": params.item(0)}

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.degradations import CANONICAL
-from training.config_files import ConfigError, coerce, read_command_line
+from core.degradations import CANONICAL, SamplerConfig
+from training.config_files import ConfigError, coerce, coerce_fields, field_names, read_command_line
 
 
 #: ``compile`` values: eager, or a ``torch.compile`` mode.
@@ -51,6 +51,10 @@ class TrainConfig:
     equally, so tasks far from their target (low light, strong noise, haze) and tasks near it
     (blur, rain) are otherwise trained at equal pace per pixel; p = 0.5 weighs a blurred item
     about 3.6x a hazy one (median input errors on 128^2 patches: blur 0.018, haze 0.22). p = 0 (the default) is plain L1, as in the paper.
+    Synthesis: ``synthesis`` changes the sampling ranges of the training degradations, per family
+    of :class:`core.degradations.SamplerConfig` and field of its config, e.g. ``{blur:
+    {motion_probability: 0.4}}`` for more Gaussian (defocus-like) blurs among the blurred
+    patches; empty (the default) trains on the held-out suite's ranges. Validation always uses them.
     Compilation: ``compile`` other than ``"none"`` trains through ``torch.compile(network,
     mode=compile)`` (the EMA, validation and checkpoints use the plain modules; the numbers are
     those of eager execution up to float rounding). The first steps compile: minutes, cached by
@@ -99,6 +103,7 @@ class TrainConfig:
     repeat: int = 1
     task_repeat: dict[str, int] = field(default_factory=dict)   # per-task repeat, overrides `repeat`
     scale_range: tuple[float, float] = (0.35, 1.0)
+    synthesis: dict[str, Any] = field(default_factory=dict)   # {family: {field: value}} (see above)
     patch_size: int = 64
     batch_size: int = 8                   # per process
     num_workers: int = 0
@@ -171,6 +176,8 @@ class TrainConfig:
             if not isinstance(times, int) or isinstance(times, bool) or times < 1:
                 raise TrainConfigError(f"task_repeat[{task!r}] must be an integer >= 1, got {times!r}")
 
+        synthesis_config(self.synthesis)
+
     def repeat_of(self, task: str) -> int:
         """How many times each train photo is used per epoch for ``task``."""
         return self.task_repeat.get(task, self.repeat)
@@ -181,6 +188,35 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def synthesis_config(overrides: dict[str, Any]) -> SamplerConfig:
+    """The :class:`SamplerConfig` with ``overrides`` (``{family: {field: value}}``) applied.
+
+    An unknown family or field, a wrong type, a probability outside [0, 1] or a range whose low
+    end exceeds its high end is one :class:`TrainConfigError` naming it.
+    """
+    base = SamplerConfig()
+    changes = {}
+    for family, values in overrides.items():
+        if family not in field_names(SamplerConfig):
+            raise TrainConfigError(f"synthesis names {family!r}, not a degradation family "
+                                   f"({', '.join(sorted(field_names(SamplerConfig)))})")
+        if not isinstance(values, dict):
+            raise TrainConfigError(f"synthesis[{family!r}] must map fields to values, got {values!r}")
+        kind = type(getattr(base, family))
+        unknown = sorted(set(values) - field_names(kind))
+        if unknown:
+            raise TrainConfigError(f"synthesis[{family!r}] has no field {unknown[0]!r} "
+                                   f"(fields: {', '.join(sorted(field_names(kind)))})")
+        typed = coerce_fields(kind, values, TrainConfigError)
+        for key, value in typed.items():
+            if key.endswith("probability") and not 0 <= value <= 1:
+                raise TrainConfigError(f"synthesis[{family!r}][{key!r}] must be in [0, 1], got {value}")
+            if isinstance(value, tuple) and len(value) == 2 and value[0] > value[1]:
+                raise TrainConfigError(f"synthesis[{family!r}][{key!r}] must be (low, high) with low <= high, got {value}")
+        changes[family] = dataclasses.replace(getattr(base, family), **typed)
+    return dataclasses.replace(base, **changes)
 
 
 def check_types(cfg: TrainConfig) -> None:

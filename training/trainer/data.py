@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from core.degradations import CANONICAL, degrade
+from core.degradations import CANONICAL, SamplerConfig, degrade
 from training.data.layout import decode_problem
 from training.data.patches import PatchDataset, SyntheticTask, item_seed
 
@@ -45,9 +45,10 @@ def readable_photos(paths: list[Path]) -> tuple[list[Path], dict[Path, str]]:
 
 
 def patch_dataset(photos_root: str | Path, tasks, patch_size: int, seed: int, repeat: int | dict[str, int] = 1,
-                  scale_range=(0.35, 1.0)) -> PatchDataset:
-    """Patches of the train photos, every task in ``tasks`` synthesised on the fly; ``repeat`` is
-    one count for all tasks or a ``{task: count}`` mapping (the share of each task per epoch).
+                  scale_range=(0.35, 1.0), synthesis: SamplerConfig = SamplerConfig()) -> PatchDataset:
+    """Patches of the train photos, every task in ``tasks`` synthesised on the fly with the ranges
+    of ``synthesis``; ``repeat`` is one count for all tasks or a ``{task: count}`` mapping (the
+    share of each task per epoch).
 
     Photos that do not decode are dropped here, with one warning; their number starts the
     dataset's ``skipped`` count (a count kept in the parent process, whatever the DataLoader workers).
@@ -62,7 +63,7 @@ def patch_dataset(photos_root: str | Path, tasks, patch_size: int, seed: int, re
         warnings.warn(f"skipped {len(unreadable)} unreadable train photo(s) of {len(unreadable) + len(photos)} "
                       f"in {folder}: {named}{more}", stacklevel=2)
     times = repeat if isinstance(repeat, dict) else {t: repeat for t in tasks}
-    return PatchDataset([SyntheticTask(t, tuple(photos), times[t], tuple(scale_range)) for t in tasks],
+    return PatchDataset([SyntheticTask(t, tuple(photos), times[t], tuple(scale_range), synthesis) for t in tasks],
                         patch_size=patch_size, seed=seed, skipped=len(unreadable))
 
 
