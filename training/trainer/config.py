@@ -176,11 +176,16 @@ class TrainConfig:
             if not isinstance(times, int) or isinstance(times, bool) or times < 1:
                 raise TrainConfigError(f"task_repeat[{task!r}] must be an integer >= 1, got {times!r}")
 
-        synthesis_config(self.synthesis)
+        synthesis_config(self.synthesis)   # one error line for a bad mapping
 
     def repeat_of(self, task: str) -> int:
         """How many times each train photo is used per epoch for ``task``."""
         return self.task_repeat.get(task, self.repeat)
+
+    @property
+    def sampler_config(self) -> SamplerConfig:
+        """The synthesis ranges of the training patches (:func:`synthesis_config` of ``synthesis``)."""
+        return synthesis_config(self.synthesis)
 
     @property
     def run_dir(self) -> Path:

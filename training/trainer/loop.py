@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from core.guidance import degradation_vector
 
-from .config import TrainConfig, TrainConfigError, synthesis_config
+from .config import TrainConfig, TrainConfigError
 from .data import BatchPlan, batch_loader, patch_dataset, photo_suite, psnr_batch
 from .ddp import Distributed
 from .logs import CsvLog, write_curves
@@ -213,7 +213,7 @@ def train(cfg: TrainConfig) -> dict:
     model = compiled(ddp.wrap(network, find_unused=uses_guidance(network) and not guided), cfg.compile)
 
     dataset = patch_dataset(cfg.photos, cfg.tasks, cfg.patch_size, cfg.seed,
-                            {t: cfg.repeat_of(t) for t in cfg.tasks}, cfg.scale_range, synthesis_config(cfg.synthesis))
+                            {t: cfg.repeat_of(t) for t in cfg.tasks}, cfg.scale_range, cfg.sampler_config)
     plan = BatchPlan(len(dataset), cfg.batch_size, ddp.world_size, ddp.rank, cfg.seed)
     suite = photo_suite(cfg.photos, "val", cfg.tasks, crop=cfg.val_crop, crops_per_photo=cfg.val_crops_per_photo,
                         resize_short=2 * cfg.val_crop, seed=cfg.seed) if ddp.is_main else []
