@@ -8,8 +8,9 @@ import torch
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio
 
-from core.degradations import (CANONICAL, COARSE, COARSE_OF, FAMILY_OF, DegradationError, DegradationSampler,
-                               MixtureParams, canonical_mixture, degrade, depth_map, label_of, synthesize)
+from core.degradations import (CANONICAL, COARSE, COARSE_OF, FAMILY_OF, BlurConfig, DegradationError,
+                               DegradationSampler, HazeConfig, LowLightConfig, MixtureParams, NoiseConfig,
+                               RainConfig, canonical_mixture, degrade, depth_map, label_of, synthesize)
 
 SINGLE = CANONICAL + ("noise", "rain_heavy")
 
@@ -145,3 +146,18 @@ def test_degrade_with_generator_and_errors():
         synthesize(x, "rain", p1)
     with pytest.raises(DegradationError, match="parameters are for"):
         synthesize(x[:1], "blur", p1)
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: BlurConfig(motion_probability=1.5), r"BlurConfig.motion_probability must be in \[0, 1\], got 1.5"),
+    (lambda: BlurConfig(length=(25.0, 5.0)), r"BlurConfig.length must be \(low, high\) with low <= high"),
+    (lambda: HazeConfig(beta=(2.0, 0.6)), r"HazeConfig.beta must be"),
+    (lambda: NoiseConfig(sigma_range=(55.0, 5.0)), r"NoiseConfig.sigma_range must be"),
+    (lambda: LowLightConfig(gamma=(1.3, 1.0)), r"LowLightConfig.gamma must be"),
+    (lambda: RainConfig(density=(0.01, 0.001)), r"RainConfig.density must be")])
+def test_family_configs_refuse_bad_ranges_when_built(build, match):
+    """Every sampling config checks itself, so no sampler ever draws from an inverted range."""
+    with pytest.raises(DegradationError, match=match) as err:
+        build()
+    assert "\n" not in str(err.value)
+    assert BlurConfig(motion_probability=0.0, length=(5.0, 5.0)).motion_probability == 0.0   # edges are fine

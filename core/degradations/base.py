@@ -74,6 +74,23 @@ class Params:
         return dataclasses.replace(self, **changes)
 
 
+class RangeConfig:
+    """Base of the families' sampling configs (``BlurConfig``, ...): checks them when built.
+
+    A field named ``*probability`` must lie in [0, 1]; a ``(low, high)`` range needs low <= high.
+    Anything else is one :class:`DegradationError` naming the config and the field.
+    """
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            where = f"{type(self).__name__}.{f.name}"
+            if f.name.endswith("probability") and not 0 <= value <= 1:
+                raise DegradationError(f"{where} must be in [0, 1], got {value}")
+            if isinstance(value, tuple) and len(value) == 2 and value[0] > value[1]:
+                raise DegradationError(f"{where} must be (low, high) with low <= high, got {value}")
+
+
 def check_image(clean: torch.Tensor) -> None:
     """Raise :class:`DegradationError` unless ``clean`` is a float B x 3 x H x W tensor."""
     if not isinstance(clean, torch.Tensor) or clean.ndim != 4 or clean.shape[1] != 3:

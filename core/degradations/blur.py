@@ -12,12 +12,12 @@ import dataclasses
 
 import torch
 
-from .base import Params, check_batch, check_image, seeds, uniform
+from .base import Params, RangeConfig, check_batch, check_image, seeds, uniform
 from .filters import curve_kernels, filter2d, gaussian_kernels, odd_size
 
 
 @dataclasses.dataclass(frozen=True)
-class BlurConfig:
+class BlurConfig(RangeConfig):
     motion_probability: float = 0.75
     length: tuple[float, float] = (5.0, 25.0)
     curvature: tuple[float, float] = (-0.3, 0.3)

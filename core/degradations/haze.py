@@ -21,12 +21,12 @@ import dataclasses
 
 import torch
 
-from .base import Params, check_batch, check_image, seeds, uniform
+from .base import Params, RangeConfig, check_batch, check_image, seeds, uniform
 from .filters import filter2d, gaussian_kernels, odd_size, smooth_field
 
 
 @dataclasses.dataclass(frozen=True)
-class HazeConfig:
+class HazeConfig(RangeConfig):
     beta: tuple[float, float] = (0.6, 2.0)
     airlight: tuple[float, float] = (0.75, 1.0)
     tint: float = 0.04

@@ -14,12 +14,12 @@ import dataclasses
 
 import torch
 
-from .base import Params, check_batch, check_image, seeds, uniform
+from .base import Params, RangeConfig, check_batch, check_image, seeds, uniform
 from .filters import item_noise
 
 
 @dataclasses.dataclass(frozen=True)
-class LowLightConfig:
+class LowLightConfig(RangeConfig):
     exposure: tuple[float, float] = (0.02, 0.12)
     gamma: tuple[float, float] = (1.0, 1.3)
     shot: tuple[float, float] = (2e-4, 2e-3)

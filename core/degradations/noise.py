@@ -15,12 +15,12 @@ import dataclasses
 
 import torch
 
-from .base import Params, check_batch, check_image, seeds, uniform
+from .base import Params, RangeConfig, check_batch, check_image, seeds, uniform
 from .filters import item_noise
 
 
 @dataclasses.dataclass(frozen=True)
-class NoiseConfig:
+class NoiseConfig(RangeConfig):
     """Sampling ranges for the continuous-noise option ("noise")."""
 
     sigma_range: tuple[float, float] = (5.0, 55.0)

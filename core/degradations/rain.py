@@ -15,12 +15,12 @@ import dataclasses
 
 import torch
 
-from .base import Params, check_batch, check_image, seeds, uniform
+from .base import Params, RangeConfig, check_batch, check_image, seeds, uniform
 from .filters import curve_kernels, filter2d, gaussian_kernels, item_noise, odd_size
 
 
 @dataclasses.dataclass(frozen=True)
-class RainConfig:
+class RainConfig(RangeConfig):
     """Sampling ranges (uniform) for one rain level."""
 
     density: tuple[float, float] = (0.0008, 0.0018)

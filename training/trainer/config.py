@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.degradations import CANONICAL, SamplerConfig
+from core.degradations import CANONICAL, DegradationError, SamplerConfig
 from training.config_files import ConfigError, coerce, coerce_fields, field_names, read_command_line
 
 
@@ -198,8 +198,9 @@ class TrainConfig:
 def synthesis_config(overrides: dict[str, Any]) -> SamplerConfig:
     """The :class:`SamplerConfig` with ``overrides`` (``{family: {field: value}}``) applied.
 
-    An unknown family or field, a wrong type, a probability outside [0, 1] or a range whose low
-    end exceeds its high end is one :class:`TrainConfigError` naming it.
+    An unknown family or field, a wrong type, or a value the family's config refuses (a
+    probability outside [0, 1], a range whose low end exceeds its high end: ``RangeConfig``) is
+    one :class:`TrainConfigError` naming it.
     """
     base = SamplerConfig()
     changes = {}
@@ -215,12 +216,10 @@ def synthesis_config(overrides: dict[str, Any]) -> SamplerConfig:
             raise TrainConfigError(f"synthesis[{family!r}] has no field {unknown[0]!r} "
                                    f"(fields: {', '.join(sorted(field_names(kind)))})")
         typed = coerce_fields(kind, values, TrainConfigError)
-        for key, value in typed.items():
-            if key.endswith("probability") and not 0 <= value <= 1:
-                raise TrainConfigError(f"synthesis[{family!r}][{key!r}] must be in [0, 1], got {value}")
-            if isinstance(value, tuple) and len(value) == 2 and value[0] > value[1]:
-                raise TrainConfigError(f"synthesis[{family!r}][{key!r}] must be (low, high) with low <= high, got {value}")
-        changes[family] = dataclasses.replace(getattr(base, family), **typed)
+        try:
+            changes[family] = dataclasses.replace(getattr(base, family), **typed)
+        except DegradationError as err:                  # the family config checks its ranges
+            raise TrainConfigError(f"synthesis[{family!r}]: {err}") from None
     return dataclasses.replace(base, **changes)
 
 
