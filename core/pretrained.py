@@ -33,8 +33,8 @@ def _export(run: str, out: str) -> str:
 
 
 PRETRAINED: dict[str, PretrainedEntry] = {
-    # Eleven CPU phases, each from the previous one's EMA; the sixth stopped at step 939 of its 2500,
-    # the last five at the suite's scale in bfloat16 (card: assets/models/README.md).
+    # Twelve CPU phases, each from the previous one's EMA; the sixth stopped at step 939 of its 2500,
+    # the last six at the suite's scale in bfloat16 (card: assets/models/README.md).
     "vlunet-tiny": PretrainedEntry(
         "vlunet-tiny", "models/vlunet-tiny.safetensors",
         " && ".join([
@@ -51,6 +51,8 @@ PRETRAINED: dict[str, PretrainedEntry] = {
             _train("vlunet-tiny-p11-rain.yaml steps=3265 time_budget_minutes=0"),
             _export("vlunet-tiny-p11-rain", "vlunet-tiny-p11-3265"),
             _train("vlunet-tiny-p12-rain.yaml steps=2401 time_budget_minutes=0"),
+            _export("vlunet-tiny-p12-rain", "vlunet-tiny-p12-2401"),
+            _train("vlunet-tiny-p13-blur.yaml steps=2656 time_budget_minutes=0"),
         ])),
     # The same network continued on one GPU in three phases, 2000 + 2883 + 1941 steps, then on
     # this CPU for 2818 + 3217 + 994 + 3397 steps at the suite's scale, then on one GPU again for
