@@ -110,3 +110,43 @@ def test_command_errors_are_one_line(tmp_path, photos, capsys):
     assert ev.main(["--checkpoint", str(tmp_path / "absent.safetensors"), "--suite", "3task", "--encoder", "none"]) == 2
     lines = [l for l in capsys.readouterr().err.splitlines() if l]
     assert len(lines) == 2 and all(l.startswith("error:") for l in lines)
+
+
+def test_benchmark_sets_map_to_their_degradation_class():
+    from training.data.suites import set_class
+    assert [set_class(n) for n in ("cbsd68_15", "cbsd68_50", "rain100l", "sots_outdoor", "gopro", "lol")] == \
+        ["noise_15", "noise_50", "rain", "haze", "blur", "low_light"]
+    assert set_class("haze") == "haze" and set_class(ev.CLEAN) is None and set_class("cbsd68_30") is None
+    rows = pd.DataFrame({"task": ["gopro", "gopro", "cbsd68_25"], "image": ["a", "b", "c"], "input_psnr": 20.0,
+                         "input_ssim": 0.5, "psnr": 21.0, "ssim": 0.6, "detected": ["blur", "haze", "noise_25"],
+                         "seconds": 0.1})
+    table = ev.summarize(rows).set_index("task")
+    assert table.loc["gopro", "detected"] == 0.5 and table.loc["cbsd68_25", "detected"] == 1.0
+
+
+class _Encoder:
+    """Stands in for DegradationEncoder: class prompts are the unit axes, images read as axis 6."""
+
+    labels = CANONICAL
+    class_embeddings = 3 * torch.eye(len(CANONICAL), 8)
+
+    def encode_image(self, x):
+        return torch.eye(len(CANONICAL), 8)[6][None] * 2
+
+
+def test_oracle_guidance_gives_the_true_class_prompt():
+    x = torch.rand(1, 3, 8, 8)
+    image, clean = ev.SuiteImage("gopro", "a", x, x), ev.SuiteImage(ev.CLEAN, "a", x, x)
+    assert torch.equal(ev.guidance_vector(_Encoder(), image, "oracle"), torch.eye(len(CANONICAL), 8)[5][None])
+    assert torch.equal(ev.guidance_vector(_Encoder(), image, "auto"), torch.eye(len(CANONICAL), 8)[6][None])
+    assert torch.equal(ev.guidance_vector(_Encoder(), clean, "oracle"), torch.eye(len(CANONICAL), 8)[6][None])
+    assert ev.guidance_vector(_Encoder(), image, "uniform") is None and ev.guidance_vector(None, image, "oracle") is None
+    with pytest.raises(ValueError, match="guidance must be one of auto, uniform, oracle"):
+        ev.guidance_vector(_Encoder(), image, "class")
+
+
+def test_oracle_guidance_without_the_encoder_is_a_one_line_error(photos, capsys):
+    assert ev.main(["--checkpoint", "vlunet-tiny", "--photos", str(photos), "--guidance", "oracle",
+                    "--encoder", "none"]) == 2
+    err = [l for l in capsys.readouterr().err.splitlines() if l]
+    assert len(err) == 1 and "needs the encoder" in err[0]

@@ -15,6 +15,10 @@ the papers' test sets under ``--data-root`` (:func:`training.data.suites.eval_se
 SSIM against the untouched crop (no input figures, no gain: the input is the reference) and
 stays out of the average, which is over the degradations only.
 
+``--guidance oracle`` steers the network with the prompt embedding of each image's true
+degradation class instead of the encoder's reading of the image: set beside ``auto``, it
+separates what detection costs from what the network itself cannot restore.
+
 ``--ensemble flips|dihedral`` restores 4 (flips and the half turn) or 8 (with the quarter turns)
 transformed copies of each input and averages them transformed back (:data:`ENSEMBLES`), the
 "self-ensemble" of restoration papers; the default ``none`` is the single pass the studio makes.
@@ -34,6 +38,7 @@ from core.guidance import degradation_vector
 from core.metrics import psnr, ssim
 from core.tiling import apply_padded, apply_tiled
 from training.data.patches import augment, unaugment
+from training.data.suites import set_class
 from training.trainer.data import SuiteImage, photo_suite
 
 Method = Callable[[SuiteImage], torch.Tensor]   # test image -> restored 1 x 3 x H x W in [0, 1]
@@ -48,11 +53,31 @@ CLEAN = "clean"   # the pseudo-task of --clean: a clean crop as the input
 ENSEMBLES = {"none": (0,), "flips": (0, 2, 4, 6), "dihedral": tuple(range(8))}
 
 
+#: ``--guidance``: the encoder's reading of the input (``auto``, as the studio restores), no
+#: guidance (``uniform``, ablation (a)), or the prompt embedding of the image's true class
+#: (``oracle``: what a perfect degradation detector would give the network).
+GUIDANCE = ("auto", "uniform", "oracle")
+
+
+def guidance_vector(encoder, image: SuiteImage, guidance: str = "auto") -> torch.Tensor | None:
+    """d_I for ``image`` (1 x D) under ``guidance`` (:data:`GUIDANCE`); None (uniform retrieval)
+    without an encoder. ``oracle`` falls back to ``auto`` for an image of no degradation class
+    (the :data:`CLEAN` pseudo-task)."""
+    if guidance not in GUIDANCE:
+        raise ValueError(f"guidance must be one of {', '.join(GUIDANCE)}, got {guidance!r}")
+    if encoder is None or guidance == "uniform":
+        return None
+    label = set_class(image.task) if guidance == "oracle" else None
+    if label is not None:
+        return degradation_vector(encoder.class_embeddings[list(encoder.labels).index(label)][None])
+    return degradation_vector(encoder.encode_image(image.degraded))
+
+
 def network_method(network, encoder=None, guidance: str = "auto", ensemble: str = "none") -> Method:
-    """Restore with ``network`` steered by ``degradation_vector(encoder.encode_image(x))``
-    (``guidance="uniform"`` or no encoder: d = None); padded to the network's multiple,
-    tiled above one megapixel, as :class:`core.Restorer` does. ``ensemble`` (:data:`ENSEMBLES`)
-    averages the restorations of transformed copies (one d_I, that of the input)."""
+    """Restore with ``network`` steered by :func:`guidance_vector` (by default the encoder's
+    ``degradation_vector(encoder.encode_image(x))``; no encoder: d = None); padded to the
+    network's multiple, tiled above one megapixel, as :class:`core.Restorer` does. ``ensemble``
+    (:data:`ENSEMBLES`) averages the restorations of transformed copies (one d_I, that of the input)."""
     network.eval()
     multiple = getattr(network, "multiple", 8)
     modes = ENSEMBLES[ensemble]
@@ -60,7 +85,7 @@ def network_method(network, encoder=None, guidance: str = "auto", ensemble: str 
     @torch.inference_mode()
     def restore(image: SuiteImage) -> torch.Tensor:
         x = image.degraded
-        d = degradation_vector(encoder.encode_image(x)) if encoder is not None and guidance == "auto" else None
+        d = guidance_vector(encoder, image, guidance)
         fn = lambda t: network(t, d)  # noqa: E731
         run = (lambda t: apply_tiled(fn, t, 512, 32, multiple)) if x.shape[-2] * x.shape[-1] > TILE_ABOVE \
             else (lambda t: apply_padded(fn, t, multiple))
@@ -127,7 +152,7 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     any: input/output PSNR and SSIM, gain, detection, time."""
     clean = per_image["task"] == CLEAN   # input = reference: no input figures, no gain, no class to detect
     frame = per_image.assign(gain=per_image["psnr"] - per_image["input_psnr"],
-                             correct=(per_image["detected"] == per_image["task"]).astype(float))
+                             correct=(per_image["detected"] == per_image["task"].map(set_class)).astype(float))
     frame.loc[clean, ["input_psnr", "input_ssim", "gain", "correct"]] = float("nan")
     order = list(dict.fromkeys(frame["task"]))
     table = frame.groupby("task", sort=False).agg(
@@ -184,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="benchmark root holding Test/ (3task, 5task)")
     parser.add_argument("--crop", type=int, default=256, help="photo suite crop side")
     parser.add_argument("--crops-per-photo", type=int, default=2)
-    parser.add_argument("--guidance", default="auto", choices=("auto", "uniform"))
+    parser.add_argument("--guidance", default="auto", choices=GUIDANCE,
+                        help="d_I: the encoder's reading (auto), none (uniform: ablation a), or the true class's prompt (oracle)")
     parser.add_argument("--encoder", default=None,
                         help="encoder adapters (name or file; default: shipped; 'none': no detection, uniform retrieval)")
     parser.add_argument("--clean", action="store_true",
@@ -199,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
+        if args.guidance == "oracle" and args.encoder == "none":
+            raise ValueError("--guidance oracle needs the encoder (its class prompt embeddings); drop --encoder none")
         network = load_checkpoint_network(args.checkpoint)
         encoder = None
         if args.encoder != "none":

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import pathlib
 
+from core.degradations import CANONICAL
+
 from .datasets import cbsd68_pairs, denoise_pairs, gopro_pairs, lol_pairs, rain100l_pairs, reside_pairs
 from .layout import DatasetLayoutError, Pair
 
@@ -29,6 +31,8 @@ DEFAULT_REPEATS = {"noise_15": 1, "noise_25": 1, "noise_50": 1, "rain": 120, "ha
 
 _TRAIN = {"noise": ("Denoise", denoise_pairs), "rain": ("Derain", rain100l_pairs), "haze": ("Dehaze", reside_pairs),
           "blur": ("Deblur", gopro_pairs), "low_light": ("Lowlight", lol_pairs)}
+#: Test-set name (an :func:`eval_sets` key) -> the degradation class it holds.
+SET_NAMES = {"rain": "rain100l", "haze": "sots_outdoor", "blur": "gopro", "low_light": "lol"}
 _TEST = {"rain": ("derain/Rain100L", rain100l_pairs), "haze": ("dehaze/SOTS", reside_pairs),
          "blur": ("deblur/GoPro", gopro_pairs), "low_light": ("lowlight/LOL", lol_pairs)}
 
@@ -71,8 +75,17 @@ def eval_sets(root: str | pathlib.Path, suite: str = "3task") -> dict[str, list[
     out: dict[str, list[Pair]] = {}
     for s in ((15, 25, 50) if suite == "3task" else (25,)):
         out[f"cbsd68_{s}"] = cbsd68_pairs(_sub(root, "Test/denoise/CBSD68"), s)
-    names = {"rain": "rain100l", "haze": "sots_outdoor", "blur": "gopro", "low_light": "lol"}
     for task in _tasks(suite)[1:]:
         folder, fn = _TEST[task]
-        out[names[task]] = fn(_sub(root, f"Test/{folder}"))
+        out[SET_NAMES[task]] = fn(_sub(root, f"Test/{folder}"))
     return out
+
+
+def set_class(name: str) -> str | None:
+    """The degradation class (a canonical name) of a test set or task ``name``: ``cbsd68_25`` ->
+    ``noise_25``, ``gopro`` -> ``blur``, ``rain`` -> ``rain``; None for anything else."""
+    if name in CANONICAL:
+        return name
+    if name.startswith("cbsd68_") and f"noise_{name[7:]}" in CANONICAL:
+        return f"noise_{name[7:]}"
+    return {v: k for k, v in SET_NAMES.items()}.get(name)
