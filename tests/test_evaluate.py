@@ -133,6 +133,9 @@ class _Encoder:
     def encode_image(self, x):
         return torch.eye(len(CANONICAL), 8)[6][None] * 2
 
+    def probabilities(self, d):
+        return torch.softmax(d[:, :len(CANONICAL)], dim=1)
+
 
 def test_oracle_guidance_gives_the_true_class_prompt():
     x = torch.rand(1, 3, 8, 8)

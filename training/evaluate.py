@@ -34,7 +34,7 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from core.guidance import degradation_vector
+from core.guidance import resolve_guidance
 from core.metrics import psnr, ssim
 from core.tiling import apply_padded, apply_tiled
 from training.data.patches import augment, unaugment
@@ -65,12 +65,10 @@ def guidance_vector(encoder, image: SuiteImage, guidance: str = "auto") -> torch
     (the :data:`CLEAN` pseudo-task)."""
     if guidance not in GUIDANCE:
         raise ValueError(f"guidance must be one of {', '.join(GUIDANCE)}, got {guidance!r}")
-    if encoder is None or guidance == "uniform":
+    if encoder is None:
         return None
-    label = set_class(image.task) if guidance == "oracle" else None
-    if label is not None:
-        return degradation_vector(encoder.class_embeddings[list(encoder.labels).index(label)][None])
-    return degradation_vector(encoder.encode_image(image.degraded))
+    choice = (set_class(image.task) or "auto") if guidance == "oracle" else guidance
+    return resolve_guidance(encoder, image.degraded, choice).d
 
 
 def network_method(network, encoder=None, guidance: str = "auto", ensemble: str = "none") -> Method:

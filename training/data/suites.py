@@ -33,6 +33,7 @@ _TRAIN = {"noise": ("Denoise", denoise_pairs), "rain": ("Derain", rain100l_pairs
           "blur": ("Deblur", gopro_pairs), "low_light": ("Lowlight", lol_pairs)}
 #: Test-set name (an :func:`eval_sets` key) -> the degradation class it holds.
 SET_NAMES = {"rain": "rain100l", "haze": "sots_outdoor", "blur": "gopro", "low_light": "lol"}
+_SET_CLASSES = {name: task for task, name in SET_NAMES.items()}
 _TEST = {"rain": ("derain/Rain100L", rain100l_pairs), "haze": ("dehaze/SOTS", reside_pairs),
          "blur": ("deblur/GoPro", gopro_pairs), "low_light": ("lowlight/LOL", lol_pairs)}
 
@@ -86,6 +87,7 @@ def set_class(name: str) -> str | None:
     ``noise_25``, ``gopro`` -> ``blur``, ``rain`` -> ``rain``; None for anything else."""
     if name in CANONICAL:
         return name
-    if name.startswith("cbsd68_") and f"noise_{name[7:]}" in CANONICAL:
-        return f"noise_{name[7:]}"
-    return {v: k for k, v in SET_NAMES.items()}.get(name)
+    noise = f"noise_{name.removeprefix('cbsd68_')}"
+    if name.startswith("cbsd68_") and noise in CANONICAL:
+        return noise
+    return _SET_CLASSES.get(name)
