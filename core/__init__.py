@@ -5,7 +5,8 @@ Public API:
     import core
     core.list_models()                       # registered configurations
     net = core.create_model("vlunet-tiny")   # a fresh network
-    net = core.load_official("authors.ckpt") # the authors' released weights
+    net = core.load_official("authors.ckpt") # the authors' released network weights
+    restorer = core.Restorer.from_official("pretrained_ckpt/3task_vlunet.ckpt")  # their whole pipeline
     core.save_model(net, "w.safetensors"); core.load_model("w.safetensors")
     restorer = core.Restorer.from_pretrained()      # shipped weights, offline
     result = restorer.restore("photo.jpg")          # .image, .degradation, .stages, .timings
@@ -26,6 +27,7 @@ from .allocator import keep_freed_memory
 from .checkpoint import CheckpointError, load_model, save_model
 from .imageio import ImageReadError, read_image, to_pil
 from .network import ConfigError, StageTrace, VLUNet, VLUNetConfig
+from . import official
 from .official import OfficialCheckpointError, load_official, map_official_keys
 from .pretrained import WeightsNotFoundError, list_pretrained
 from .registry import create_model, list_models, model_config

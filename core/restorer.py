@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from .checkpoint import load_model
-from .guidance import Guidance, resolve_guidance
+from .guidance import Guidance, network_convention, resolve_guidance
 from .imageio import MAX_PIXELS_DEFAULT, read_image, to_pil
 from .network import StageTrace, VLUNet
 from .pretrained import resolve_weights
@@ -69,9 +69,20 @@ class Restorer:
             encoder = DegradationEncoder.from_pretrained(device=device)
         return cls(network, encoder, device)
 
+    @classmethod
+    def from_official(cls, path: str | os.PathLike, device: str | torch.device | None = None,
+                      **options) -> "Restorer":
+        """The authors' whole pipeline from their release: a ``.ckpt`` (CLIP and adapters inside),
+        their ``pretrained_ckpt/`` folder, or a converted ``.safetensors``. ``options`` go to
+        :func:`core.official.load_release` (``clip_config``, ``clip_pretrained``, ``adapters``)."""
+        from .official import load_release
+        release = load_release(path, **options)
+        return cls(release.network, release.encoder, device)
+
     def guidance(self, image: torch.Tensor, degradation: str | None = None) -> Guidance:
-        """The steering for one 1 x 3 x H x W image (see :func:`core.guidance.resolve_guidance`)."""
-        return resolve_guidance(self.encoder, image.to(self.device), degradation)
+        """The steering for one 1 x 3 x H x W image (see :func:`core.guidance.resolve_guidance`),
+        d_I in the form the network was trained with (its config's ``degradation_vector``)."""
+        return resolve_guidance(self.encoder, image.to(self.device), degradation, network_convention(self.network))
 
     @torch.inference_mode()
     def restore(self, image, degradation: str | None = None, tile: int | None = None,

@@ -136,6 +136,9 @@ class _Encoder:
     def probabilities(self, d):
         return torch.softmax(d[:, :len(CANONICAL)], dim=1)
 
+    def class_vector(self, label):
+        return self.class_embeddings[CANONICAL.index(label)]
+
 
 def test_oracle_guidance_gives_the_true_class_prompt():
     x = torch.rand(1, 3, 8, 8)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 BACKBONES = ("offline", "clip")
+SCORINGS = ("cosine", "dot")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,13 @@ class EncoderConfig:
         embed_dim: width of the adapted embeddings (512, the d_I of the paper).
         activation: adapter activation, "gelu" or "leaky_relu".
         logit_scale: tau of the paper's InfoNCE; probabilities are softmax(tau * cos).
+        scoring: how an image embedding is scored against the classes, and what a class's
+            vector is. "cosine" (this project's encoders): class vectors are the normalised
+            mean of the unit adapted embeddings of every prompt of the class (the authors'
+            prompt and the paraphrases), probabilities softmax(logit_scale * cos). "dot" (the
+            authors' adapters): class vectors are the adapted embeddings of the authors' seven
+            prompts as they are, probabilities softmax(d_I . t_c) -- the raw dot products their
+            notebook trains with cross-entropy (no normalisation, no temperature).
     """
 
     backbone: str = "offline"
@@ -42,6 +50,7 @@ class EncoderConfig:
     embed_dim: int = 512
     activation: str = "gelu"
     logit_scale: float = 30.0
+    scoring: str = "cosine"
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -52,6 +61,8 @@ class EncoderConfig:
         if not views or any(v not in ("native", "global") for v in views):
             raise ValueError(f"image_views must be a non-empty subset of ('native', 'global'), got {views}")
         object.__setattr__(self, "image_views", views)
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"unknown scoring {self.scoring!r}; expected one of {SCORINGS}")
         if self.input_size < 32:
             raise ValueError(f"input_size must be >= 32, got {self.input_size}")
 

@@ -2,8 +2,10 @@
 
 The adapted image embedding d_I (B x 512) is what steers every D-GDM stage of the network
 (paper Eq. for the key retrieval, `softmax(Linear(d_I))`). Classification compares d_I with
-the adapted embeddings of the class prompts by cosine similarity scaled by the temperature
-tau: `p = softmax(tau * cos(d_I, t_c))`, in the canonical order `LABELS`.
+the class vectors t_c (one per label, in the canonical order `LABELS`) as the config's `scoring`
+says: this project's encoders by cosine similarity scaled by the temperature tau,
+`p = softmax(tau * cos(d_I, t_c))` (the paper's formula); the authors' adapters by raw dot
+products, `p = softmax(d_I . t_c)` (their notebook's training objective).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from .backbones import Backbone, build_backbone
 from .config import EncoderConfig
 from .errors import EncoderWeightsError
 from .io import convert_authors_adapters, load_adapters, save_adapters
-from .prompts import LABELS, class_prompts
+from .prompts import AUTHORS_PROMPTS, LABELS, class_prompts
 from .registry import resolve_encoder
 
 
@@ -64,25 +66,46 @@ class DegradationEncoder(nn.Module):
         """List of B strings -> B x 512 adapted text embeddings."""
         return self.text_adapter(self.encode_text_raw(texts).to(self.class_embeddings.device))
 
+    def prompts(self, label: str) -> tuple[str, ...]:
+        """The prompts whose adapted embeddings make the class vector of ``label``."""
+        return (AUTHORS_PROMPTS[label],) if self.config.scoring == "dot" else class_prompts(label)
+
     @torch.no_grad()
     def refresh_class_embeddings(self, raw_prompts: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """Recompute the 7 x 512 class embeddings: mean of the unit-norm adapted prompt embeddings.
+        """Recompute the 7 x 512 class vectors t_c from the class prompts (:meth:`prompts`).
 
-        `raw_prompts` (one P_c x text_dim tensor of frozen prompt embeddings per label) skips the
-        text tower, as training does with its cached prompts.
+        "cosine" scoring: the normalised mean of the unit-norm adapted prompt embeddings; "dot":
+        the adapted embedding of the authors' prompt as it is. `raw_prompts` (one P_c x text_dim
+        tensor of frozen prompt embeddings per label) skips the text tower, as training does
+        with its cached prompts.
         """
         if raw_prompts is None:
-            raw_prompts = [self.encode_text_raw(list(class_prompts(label))) for label in LABELS]
-        rows = [F.normalize(self.text_adapter(r.to(self.class_embeddings.device)), dim=-1).mean(0) for r in raw_prompts]
-        self.class_embeddings.copy_(F.normalize(torch.stack(rows), dim=-1))
+            raw_prompts = [self.encode_text_raw(list(self.prompts(label))) for label in LABELS]
+        adapted = [self.text_adapter(r.to(self.class_embeddings.device)) for r in raw_prompts]
+        if self.config.scoring == "dot":
+            self.class_embeddings.copy_(torch.cat([a[:1] for a in adapted]))
+        else:
+            rows = [F.normalize(a, dim=-1).mean(0) for a in adapted]
+            self.class_embeddings.copy_(F.normalize(torch.stack(rows), dim=-1))
         self._classes_ready = True
         return self.class_embeddings
 
-    # ----- classification -----------------------------------------------------------------
-    def logits(self, d: torch.Tensor) -> torch.Tensor:
-        """B x 512 adapted image embeddings -> B x 7 logits tau * cos(d, t_c)."""
+    def class_vector(self, label: str) -> torch.Tensor:
+        """The 512-d class vector t_c of ``label`` (the adapted prompt embedding that stands in
+        for d_I when the user names the degradation)."""
+        if label not in LABELS:
+            raise KeyError(f"unknown degradation label {label!r}; expected one of {LABELS}")
         if not self._classes_ready:
             self.refresh_class_embeddings()
+        return self.class_embeddings[LABELS.index(label)]
+
+    # ----- classification -----------------------------------------------------------------
+    def logits(self, d: torch.Tensor) -> torch.Tensor:
+        """B x 512 adapted image embeddings -> B x 7 logits: tau * cos(d, t_c), or d . t_c ("dot")."""
+        if not self._classes_ready:
+            self.refresh_class_embeddings()
+        if self.config.scoring == "dot":
+            return d.float() @ self.class_embeddings.t()
         return self.config.logit_scale * F.normalize(d, dim=-1) @ self.class_embeddings.t()
 
     def probabilities(self, d: torch.Tensor) -> torch.Tensor:

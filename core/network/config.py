@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, fields
 from .blocks import LAYERNORM_TYPES
 
 
+DEGRADATION_VECTORS = ("unit", "raw")
+
+
 class ConfigError(ValueError):
     """A configuration that cannot describe a VLU-Net."""
 
@@ -26,6 +29,12 @@ class VLUNetConfig:
     degradation_dim: size of the degradation vector d_I.
     gdm_heads: heads of Phi and PhiT in every D-GDM.
     key_base_size: keys of a stage with key index s are key_base_size // s pixels square.
+    degradation_vector: the form of d_I the network was trained with, applied to every vector
+        it is given (auto, class prompt or free text) by :func:`core.guidance.degradation_vector`:
+        "unit" (L2-normalised adapted embedding: this project's models) or "raw" (the image
+        adapter's output as it is, norm about sqrt(512): the authors' models, whose stages
+        compute ``softmax(Linear(d_I))`` from it). Not an architectural choice; checkpoints
+        written before it existed were all trained on unit vectors.
     """
 
     de_dim: int = 7
@@ -41,6 +50,7 @@ class VLUNetConfig:
     degradation_dim: int = 512
     gdm_heads: int = 2
     key_base_size: int = 96
+    degradation_vector: str = "unit"
 
     def __post_init__(self):
         object.__setattr__(self, "num_blocks", tuple(int(n) for n in self.num_blocks))
@@ -50,6 +60,9 @@ class VLUNetConfig:
                               f"{self.num_blocks} and {self.heads}")
         if self.layernorm_type not in LAYERNORM_TYPES:
             raise ConfigError(f"layernorm_type must be one of {LAYERNORM_TYPES}, got {self.layernorm_type!r}")
+        if self.degradation_vector not in DEGRADATION_VECTORS:
+            raise ConfigError(f"degradation_vector must be one of {DEGRADATION_VECTORS}, "
+                              f"got {self.degradation_vector!r}")
         if min(self.de_dim, self.dim, self.num_refinement_blocks, *self.heads, self.gdm_heads) < 1 \
                 or min(self.num_blocks) < 0:
             raise ConfigError(f"sizes must be positive: {self}")

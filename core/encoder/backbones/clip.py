@@ -1,8 +1,14 @@
 """The paper's backbone: a frozen open_clip model (default ViT-B-32 / laion2b_s34b_b79k).
 
-Weights come from a local file, the Hugging Face hub cache, or the hub where it is reachable.
-Where they are absent and cannot be fetched, construction fails at once with one line naming
-the offline backbone; there is no retry loop.
+Weights come from a local file, the Hugging Face hub cache, the hub where it is reachable, or an
+already built module (the CLIP stored inside the authors' checkpoint). Where they are absent and
+cannot be fetched, construction fails at once with one line naming the offline backbone; there
+is no retry loop.
+
+Image input, exactly the authors' (their ``TestDataset_forIR.transform_clip``): torchvision's
+``Resize(224, bicubic)`` of the short side (antialiased, long side truncated, no clamping), then
+``CenterCrop(224)``, then ``Normalize(OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)``, applied to the
+[0, 1] tensor the network restores.
 """
 from __future__ import annotations
 
@@ -11,9 +17,12 @@ from typing import Any
 
 import open_clip
 import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
 
 from ..errors import BackboneUnavailableError
-from .base import Backbone, check_images, global_view
+from .base import Backbone, check_images
 
 
 def _offline() -> bool:
@@ -54,31 +63,35 @@ def _download(model: str, tag: str) -> str:
 class ClipBackbone(Backbone):
     """open_clip image and text towers, frozen.
 
-    The image input follows the authors: short side resized to the model's input size,
-    centre crop, the model's own mean/std normalisation.
+    ``clip``: an already built open_clip ``CLIP`` module (its weights loaded) to use instead of
+    creating ``model`` / ``pretrained``; ``model`` then only names its tokenizer.
     """
 
     def __init__(self, model: str = "ViT-B-32", pretrained: str | None = "laion2b_s34b_b79k",
-                 overrides: dict[str, Any] | None = None) -> None:
+                 overrides: dict[str, Any] | None = None, clip: torch.nn.Module | None = None) -> None:
         super().__init__()
-        self.clip = create_clip(model, pretrained, overrides)
+        self.clip = clip.eval() if clip is not None else create_clip(model, pretrained, overrides)
         self.tokenizer = open_clip.get_tokenizer(model, context_length=self.clip.context_length)
-        cfg = open_clip.get_model_preprocess_cfg(self.clip)
-        size = cfg["size"]
+        size = open_clip.get_model_preprocess_cfg(self.clip)["size"]
         self.input_size = size if isinstance(size, int) else size[0]
-        self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(cfg["std"]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(OPENAI_DATASET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(OPENAI_DATASET_STD).view(1, 3, 1, 1), persistent=False)
         with torch.no_grad():
             probe = torch.zeros(1, 3, self.input_size, self.input_size)
             self.image_dim = int(self.clip.encode_image(probe).shape[-1])
             self.text_dim = int(self.clip.encode_text(self.tokenizer(["a"])).shape[-1])
         self.freeze()
 
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """B x 3 x H x W in [0, 1] (any H, W) -> B x 3 x 224 x 224 CLIP input (module docstring)."""
+        images = check_images(images).to(self.mean.device)
+        images = TF.resize(images, self.input_size, interpolation=InterpolationMode.BICUBIC, antialias=True)
+        return (TF.center_crop(images, self.input_size) - self.mean) / self.std
+
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """B x 3 x H x W in [0, 1] (any H, W) -> B x image_dim CLIP image embeddings."""
-        images = check_images(images).to(self.mean.device)
-        return self.clip.encode_image((global_view(images, self.input_size) - self.mean) / self.std).float()
+        return self.clip.encode_image(self.preprocess(images)).float()
 
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
