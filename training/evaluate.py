@@ -19,6 +19,13 @@ stays out of the average, which is over the degradations only.
 degradation class instead of the encoder's reading of the image: set beside ``auto``, it
 separates what detection costs from what the network itself cannot restore.
 
+The authors' release (``--checkpoint pretrained_ckpt/5task_vlunet.ckpt``, their folder or a
+converted safetensors file) is evaluated with its own CLIP and adapters and, by default, with
+their protocol (``--protocol authors``): every image and its ground truth centre-cropped to a
+multiple of 16, the network run on the whole crop (no padding, no tiling), CLIP's input taken
+from that crop. ``--protocol studio`` evaluates any network as the studio restores (padding to
+the network's multiple, tiles above one megapixel).
+
 ``--ensemble flips|dihedral`` restores 4 (flips and the half turn) or 8 (with the quarter turns)
 transformed copies of each input and averages them transformed back (:data:`ENSEMBLES`), the
 "self-ensemble" of restoration papers; the default ``none`` is the single pass the studio makes.
@@ -34,8 +41,9 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from core.guidance import resolve_guidance
+from core.guidance import network_convention, resolve_guidance
 from core.metrics import psnr, ssim
+from core.official import crop_to_multiple, is_release
 from core.tiling import apply_padded, apply_tiled
 from training.data.patches import augment, unaugment
 from training.data.suites import set_class
@@ -58,35 +66,50 @@ ENSEMBLES = {"none": (0,), "flips": (0, 2, 4, 6), "dihedral": tuple(range(8))}
 #: (``oracle``: what a perfect degradation detector would give the network).
 GUIDANCE = ("auto", "uniform", "oracle")
 
+#: ``--protocol``: as the studio restores (``studio``), or the authors' test protocol
+#: (``authors``: centre crop to a multiple of 16, no padding, no tiling).
+PROTOCOLS = ("studio", "authors")
 
-def guidance_vector(encoder, image: SuiteImage, guidance: str = "auto") -> torch.Tensor | None:
-    """d_I for ``image`` (1 x D) under ``guidance`` (:data:`GUIDANCE`); None (uniform retrieval)
-    without an encoder. ``oracle`` falls back to ``auto`` for an image of no degradation class
-    (the :data:`CLEAN` pseudo-task)."""
+
+def guidance_vector(encoder, image: SuiteImage, guidance: str = "auto", convention: str = "unit") -> torch.Tensor | None:
+    """d_I for ``image`` (1 x D) under ``guidance`` (:data:`GUIDANCE`), in the network's
+    ``convention`` (:func:`core.guidance.network_convention`); None (uniform retrieval) without an
+    encoder. ``oracle`` falls back to ``auto`` for an image of no degradation class (the
+    :data:`CLEAN` pseudo-task)."""
     if guidance not in GUIDANCE:
         raise ValueError(f"guidance must be one of {', '.join(GUIDANCE)}, got {guidance!r}")
     if encoder is None:
         return None
     choice = (set_class(image.task) or "auto") if guidance == "oracle" else guidance
-    return resolve_guidance(encoder, image.degraded, choice).d
+    return resolve_guidance(encoder, image.degraded, choice, convention).d
 
 
-def network_method(network, encoder=None, guidance: str = "auto", ensemble: str = "none") -> Method:
+def network_method(network, encoder=None, guidance: str = "auto", ensemble: str = "none",
+                   protocol: str = "studio") -> Method:
     """Restore with ``network`` steered by :func:`guidance_vector` (by default the encoder's
-    ``degradation_vector(encoder.encode_image(x))``; no encoder: d = None); padded to the
-    network's multiple, tiled above one megapixel, as :class:`core.Restorer` does. ``ensemble``
-    (:data:`ENSEMBLES`) averages the restorations of transformed copies (one d_I, that of the input)."""
+    reading of the image, in the network's d_I convention; no encoder: d = None). ``studio``
+    protocol: padded to the network's multiple, tiled above one megapixel, as
+    :class:`core.Restorer` does; ``authors``: the network on the image as it is (already cropped
+    to a multiple of 16 by :func:`authors_crop`). ``ensemble`` (:data:`ENSEMBLES`) averages the
+    restorations of transformed copies (one d_I, that of the input)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     network.eval()
     multiple = getattr(network, "multiple", 8)
     modes = ENSEMBLES[ensemble]
+    convention = network_convention(network)
 
     @torch.inference_mode()
     def restore(image: SuiteImage) -> torch.Tensor:
         x = image.degraded
-        d = guidance_vector(encoder, image, guidance)
+        d = guidance_vector(encoder, image, guidance, convention)
         fn = lambda t: network(t, d)  # noqa: E731
-        run = (lambda t: apply_tiled(fn, t, 512, 32, multiple)) if x.shape[-2] * x.shape[-1] > TILE_ABOVE \
-            else (lambda t: apply_padded(fn, t, multiple))
+        if protocol == "authors":
+            run = fn
+        elif x.shape[-2] * x.shape[-1] > TILE_ABOVE:
+            run = lambda t: apply_tiled(fn, t, 512, 32, multiple)  # noqa: E731
+        else:
+            run = lambda t: apply_padded(fn, t, multiple)  # noqa: E731
         return torch.stack([unaugment(run(augment(x, m)), m) for m in modes]).mean(0).clamp(0, 1)
     return restore
 
@@ -185,6 +208,12 @@ def write_tables(per_image: pd.DataFrame, out: Path) -> pd.DataFrame:
     return table
 
 
+def authors_crop(images: list[SuiteImage]) -> list[SuiteImage]:
+    """Every image and its ground truth centre-cropped to a multiple of 16 (the authors' ``crop_img``)."""
+    return [SuiteImage(i.task, i.name, crop_to_multiple(i.degraded), crop_to_multiple(i.clean), i.params)
+            for i in images]
+
+
 def clean_inputs(images: list[SuiteImage]) -> list[SuiteImage]:
     """One :data:`CLEAN` image per distinct crop of ``images``: the clean crop as its own input."""
     crops = {image.name: image.clean for image in images}
@@ -193,10 +222,36 @@ def clean_inputs(images: list[SuiteImage]) -> list[SuiteImage]:
 
 def load_checkpoint_network(checkpoint: str):
     """A weights file (VLU-Net or baseline) or a registered shipped name -> network, eval mode."""
+    return load_checkpoint(checkpoint)[0]
+
+
+def load_checkpoint(checkpoint: str, clip_config: dict | None = None):
+    """``checkpoint`` -> (network, its own encoder or None). The authors' release
+    (:func:`core.official.is_release`) brings its CLIP (``clip_config``: its open_clip arguments
+    when it is not ViT-B-32) and adapters; our files bring none."""
     from core.pretrained import PRETRAINED, resolve_weights
     from training.trainer.models import load_network
+    if checkpoint not in PRETRAINED and is_release(checkpoint):
+        from core.official import load_release
+        release = load_release(checkpoint, clip_config=clip_config)
+        return release.network, release.encoder
     path = resolve_weights(checkpoint) if checkpoint in PRETRAINED else Path(checkpoint)
-    return load_network(path)
+    return load_network(path), None
+
+
+def read_json_option(value: str | None) -> dict | None:
+    """A JSON object given as text or as the path of a file holding it (None stays None)."""
+    if not value:
+        return None
+    import json
+    text = Path(value).read_text() if not value.lstrip().startswith("{") else value
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--clip-config is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("--clip-config must be a JSON object (open_clip.CLIP arguments)")
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="encoder adapters (name or file; default: shipped; 'none': no detection, uniform retrieval)")
     parser.add_argument("--clean", action="store_true",
                         help="also restore every clean crop as it is (photos suite; a 'clean' row, not averaged)")
+    parser.add_argument("--clip-config", default=None,
+                        help="open_clip.CLIP arguments (JSON text or file) of an authors' checkpoint whose CLIP is not ViT-B-32")
+    parser.add_argument("--protocol", default=None, choices=PROTOCOLS,
+                        help="authors: crop to a multiple of 16, no padding or tiling (default for the authors' "
+                             "release); studio: as the studio restores (default otherwise)")
     parser.add_argument("--ensemble", default="none", choices=tuple(ENSEMBLES),
                         help="self-ensemble: average over flips (x4) or all 8 flips and rotations")
     parser.add_argument("--crop-multiple", type=int, default=None, help="centre-crop to a multiple before metrics")
@@ -225,19 +285,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.guidance == "oracle" and args.encoder == "none":
             raise ValueError("--guidance oracle needs the encoder (its class prompt embeddings); drop --encoder none")
-        network = load_checkpoint_network(args.checkpoint)
-        encoder = None
-        if args.encoder != "none":
+        network, encoder = load_checkpoint(args.checkpoint, read_json_option(args.clip_config))
+        protocol = args.protocol or ("authors" if encoder is not None else "studio")
+        if args.encoder == "none":
+            encoder = None
+        elif args.encoder is not None or encoder is None:
             from core.encoder import DegradationEncoder
             encoder = DegradationEncoder.from_pretrained(args.encoder)
         images = load_suite(args.suite, args.photos, args.data_root, args.crop, args.crops_per_photo,
                             clean=args.clean)[:args.limit]
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+        if protocol == "authors":
+            images = authors_crop(images)
+    except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     guided = encoder if hasattr(network, "stages") else None   # baselines have no guidance input
-    per_image = evaluate(network_method(network, guided, args.guidance, args.ensemble), images, detect(encoder, images),
-                         args.crop_multiple)
+    method = network_method(network, guided, args.guidance, args.ensemble, protocol)
+    per_image = evaluate(method, images, detect(encoder, images), args.crop_multiple)
     out = args.out or Path("runs/eval") / f"{Path(args.checkpoint).stem}-{args.suite}"
     table = write_tables(per_image, out)
     print(markdown(table))

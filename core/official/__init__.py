@@ -14,11 +14,11 @@ gives the observation stream its own down-sampler at every level, so the key map
 identical; only further training can then let the two streams' down-samplers diverge.
 """
 from .errors import OfficialCheckpointError
-from .files import OfficialParts, read_parts, read_state_dict, resolve_release
+from .files import OfficialParts, is_release, read_parts, read_state_dict, resolve_release
 from .keys import infer_net_config, map_official_keys
 from .network import load_official
 from .protocol import crop_to_multiple
 from .release import OfficialRelease, load_release
 
-__all__ = ["OfficialCheckpointError", "OfficialParts", "OfficialRelease", "crop_to_multiple", "infer_net_config",
+__all__ = ["OfficialCheckpointError", "OfficialParts", "OfficialRelease", "crop_to_multiple", "infer_net_config", "is_release",
            "load_official", "load_release", "map_official_keys", "read_parts", "read_state_dict", "resolve_release"]

@@ -154,3 +154,19 @@ def adapters_beside(checkpoint: Path | None) -> Path | None:
         return None
     candidate = checkpoint.parent / ADAPTERS_FILE
     return candidate if candidate.is_file() else None
+
+
+def is_release(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is the authors' release rather than one of this project's weight files:
+    a folder, a ``.ckpt`` / ``.pth`` / ``.pt`` file, or a safetensors file holding ``net.*`` keys."""
+    path = Path(os.fspath(path))
+    if path.is_dir() or path.suffix in (".ckpt", ".pth", ".pt"):
+        return True
+    if path.suffix != ".safetensors" or not path.is_file():
+        return False
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return any(k.startswith("net.") for k in handle.keys())
+    except Exception:  # unreadable: let the loader that is tried next say why
+        return False
