@@ -12,7 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 class AppConfig:
     """What the studio loads and how much it accepts.
 
-    model: registered weights name or checkpoint path (None: the shipped default).
+    model: registered weights name or checkpoint path (None: the shipped default); a checkpoint of
+        the authors' (``pretrained_ckpt/3task_vlunet.ckpt``, their folder, or its safetensors
+        conversion) loads their whole pipeline, CLIP and adapters included.
+    official: the authors' checkpoint or ``pretrained_ckpt/`` folder whose checkpoints the page
+        offers beside the shipped models (None: only ``model`` and the shipped ones).
+    clip_config: open_clip ``CLIP`` arguments (JSON) of an authors' checkpoint whose CLIP is not
+        ViT-B-32 (None: ViT-B-32).
+    memory_budget_gb: activation memory one restore may use; a network that would need more for
+        an image restores it in tiles sized to fit (``core.Restorer.auto_tile``).
     encoder: registered encoder name ("offline", "clip"), a file, or None for the default.
     max_pixels / max_file_mb: upload limits, checked from the file's header before any pixel
         is decoded (clear messages; decompression bombs are refused the same way).
@@ -29,6 +37,9 @@ class AppConfig:
     """
 
     model: str | None = None
+    official: str | None = None
+    clip_config: str | None = None
+    memory_budget_gb: float = 3.0
     encoder: str | None = None
     device: str = "cpu"
     max_pixels: int = 8_000_000

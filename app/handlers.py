@@ -26,6 +26,7 @@ from core.degradations import CANONICAL
 from . import plots
 from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
 from .features import StageView, compact_stages, render_stage
+from .models import check_choice
 from .state import ModelHolder
 from .uploads import UploadError, browser_shows_as_read, check_upload, load_upload
 
@@ -50,6 +51,7 @@ class Session:
     """
 
     input_path: str | None = None
+    model: str | None = None
     degradation: str | None = None
     traceable: bool = False
     trace_note: str = "Restore an image to look inside the unfolding."
@@ -138,7 +140,7 @@ def _describe(guidance: str, probabilities: dict[str, float]) -> str:
 
 
 def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
-            tiling: str | None = "auto", progress: Progress | None = None) -> RestoreOutcome:
+            tiling: str | None = "auto", progress: Progress | None = None, model: str | None = None) -> RestoreOutcome:
     """Restore the uploaded file at ``path`` (no stage trace: see :func:`record_stages`).
 
     The file is checked from its header (:func:`check_upload`) and decoded once; an animated
@@ -147,13 +149,16 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     """
     start = time.perf_counter()
     degradation, tile = guidance_argument(choice, text), tile_argument(tiling)
+    model = check_choice(holder.config, model)
     image, info = load_upload(path, holder.config)
     width, height = info.size
+    was_loaded = holder.is_loaded(model)
     if progress:
-        progress(0.05, desc="Loading the model" if not holder.loaded else "Restoring")
-    was_loaded = holder.loaded
-    restorer = holder.get()
-    untiled = tile == 0 or (tile is None and width * height <= core.restorer.AUTO_TILE_PIXELS)
+        progress(0.05, desc="Loading the model" if not was_loaded else "Restoring")
+    restorer = holder.get(model)
+    if tile is None:
+        tile = restorer.auto_tile(height, width)   # decided before EXIF rotation: same pixel count
+    untiled = tile == 0
 
     def on_tile(done: int, total: int) -> None:
         if progress:
@@ -166,32 +171,35 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     png = _save_png(result.image, path)
     before = path if browser_shows_as_read(path, image, info) else \
         _save_png(core.to_pil(*core.read_image(image, max_pixels=holder.config.max_pixels)), "input")
-    traceable = untiled and width * height <= holder.config.trace_max_pixels
-    session = Session(input_path=path, degradation=degradation, traceable=traceable, guidance=result.guidance)
+    trace_limit = min(holder.config.trace_max_pixels, restorer.untiled_limit)
+    traceable = untiled and width * height <= trace_limit
+    session = Session(input_path=path, model=model, degradation=degradation, traceable=traceable,
+                      guidance=result.guidance)
     if traceable:
         session.trace_note = (f"Open this tab, or press *Show the stages*, to record the eight stages of the last "
                               f"restore ({width}×{height}).")
     else:
         session.trace_note = (f"The last image ({width}×{height}) was restored in tiles: the stage trace needs one untiled "
-                              f"pass, recorded up to {holder.config.trace_max_pixels / 1e6:.1f} MP with tiling on Auto or Off.")
+                              f"pass, recorded up to {trace_limit / 1e6:.2f} MP with tiling on Auto or Off.")
     t = result.timings
-    tiles = "untiled" if untiled else f"tiles of {tile or core.restorer.DEFAULT_TILE} px"
+    tiles = "untiled" if untiled else f"tiles of {tile} px"
     summary = (f"**Restored {width}×{height}** in **{time.perf_counter() - start:.2f} s** "
                f"(encoder {t['encoder']:.2f} s, network {t['network']:.2f} s, {tiles}) · "
                f"{_describe(result.guidance, result.degradation)}")
     if info.animated:
         summary += f" · animated {info.format or 'image'}: its first frame was restored"
     if not was_loaded:
-        summary += f" · model loaded in {holder.load_seconds:.1f} s (first request)"
+        summary += f" · model loaded in {holder.load_times.get(model, 0.0):.1f} s (first request)"
     return RestoreOutcome(before, result.image, png, plots.degradation_bars(result.degradation, result.guidance),
                           summary, session)
 
 
 def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
-                  tiling: str | None = "auto", poll: float = 0.25) -> Iterator[str | RestoreOutcome]:
+                  tiling: str | None = "auto", poll: float = 0.25, model: str | None = None) -> Iterator[str | RestoreOutcome]:
     """:func:`restore` on the model thread (:meth:`ModelHolder.submit`), as a stream: a one-line
-    Markdown note that the restore started, a note each time tiles are done (checked every ``poll``
-    seconds), and last the :class:`RestoreOutcome`.
+    Markdown note that the restore started (with what it should cost, once the model has been
+    timed on this machine), a note each time tiles are done (checked every ``poll`` seconds), and
+    last the :class:`RestoreOutcome`.
 
     The arguments and the file's header are checked before the first note, so a refused upload
     raises its one-line error with nothing yielded. The studio shows the notes in place of a
@@ -200,12 +208,18 @@ def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "a
     """
     guidance_argument(choice, text)
     tile_argument(tiling)
+    model = check_choice(holder.config, model)
     width, height = check_upload(path, holder.config).size
     started = f"Restoring {width}×{height}…"
-    yield started + ("" if holder.loaded else " (loading the model first)")
+    if holder.is_loaded(model):
+        restorer = holder.get(model)
+        cost = restorer.estimate_seconds(height, width) if tile_argument(tiling) is None else None
+        yield started + (f" (about {cost:.0f} s on this machine)" if cost and cost >= 2 else "")
+    else:
+        yield started + " (loading the model first)"
     notes: queue.SimpleQueue[str] = queue.SimpleQueue()
     future = holder.submit(restore, holder, path, choice, text, tiling,
-                           lambda fraction, desc="": notes.put(desc))
+                           lambda fraction, desc="": notes.put(desc), model)
     while True:
         try:
             outcome = future.result(timeout=poll)
@@ -232,7 +246,7 @@ def record_stages(holder: ModelHolder, session: Session | None) -> list[StageVie
     start = time.perf_counter()
     try:
         image, _ = load_upload(session.input_path, holder.config)
-        result = holder.get().restore(image, degradation=session.degradation, tile=0, trace=True)
+        result = holder.get(session.model).restore(image, degradation=session.degradation, tile=0, trace=True)
         session.stages = [render_stage(c) for c in compact_stages(result.stages)]
         del result
     except (UploadError, FileNotFoundError) as exc:
@@ -315,7 +329,7 @@ def atlas_figures(atlas: Atlas | None, session: Session | None = None, holder: M
             "Filled circles: validation photos, open circles: training photos.")
     if project and session is not None and session.input_path:
         try:
-            restorer = holder.get() if holder is not None else None
+            restorer = holder.get(session.model) if holder is not None else None
             if restorer is None or restorer.encoder is None:
                 note += " Your image cannot be placed: no degradation encoder is loaded."
             else:

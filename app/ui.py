@@ -30,7 +30,9 @@ import core
 
 from . import handlers, plots
 from .atlas import Atlas, default_table_path
+from .atlas_photos import AtlasBook
 from .config import ROOT, AppConfig
+from .models import model_choices
 from .state import ModelHolder, ModelUnavailableError
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -118,16 +120,18 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
     if atlas is None:
         table = Path(config.atlas_table) if config.atlas_table else default_table_path(config.encoder)
         atlas = Atlas(table, Path(config.cache_dir) / "atlas")
+    book = AtlasBook(holder, atlas, Path(config.cache_dir) / "atlas")
 
-    def restore(path, choice, text, tiling):
+    def restore(path, choice, text, tiling, model=None):
         """Restore an image. guidance: auto | uniform | noise_15 | noise_25 | noise_50 | haze | rain | blur |
-        low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512.
-        An animated GIF/PNG/WebP is restored from its first frame. Returns the (input, restored) pair,
-        the detected-degradation chart, a summary and the restored PNG."""
+        low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512; model: one
+        of the models the page lists (default: the studio's default). An animated GIF/PNG/WebP is restored
+        from its first frame. Returns the (input, restored) pair, the detected-degradation chart, a
+        summary and the restored PNG."""
         keep = gr.skip()
         shown = False
         try:
-            for step in handlers.restore_steps(holder, upload_path(path), choice, text, tiling):
+            for step in handlers.restore_steps(holder, upload_path(path), choice, text, tiling, model=model):
                 if isinstance(step, str):   # a note while it runs, in the summary's place
                     shown = True
                     yield keep, keep, step, keep, keep
@@ -162,7 +166,11 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
         session = gr.State(None)
         with gr.Row():
             gr.Markdown(INTRO, elem_id="studio-title")
-        status = gr.Markdown("Checking the model…", elem_id="studio-status")
+        with gr.Row(equal_height=True):
+            status = gr.Markdown("Checking the model…", elem_id="studio-status")
+            models = model_choices(config)
+            model = gr.Dropdown(models, value=models[0][1], label="Model", scale=0, min_width=260,
+                                elem_id="model-choice", visible=len(models) > 1)
         with gr.Tabs():
             with gr.Tab("Restore", id="restore"):
                 with gr.Row(equal_height=False):
@@ -215,12 +223,14 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
         detail = [grad_img, prox_img, corr_img, stage_text, weights_plot, change_plot]
         demo.load(holder.status, None, status, api_name="status", concurrency_id="model",
                   api_description="What model is loaded, or why none is.")
+        model.change(lambda m: holder.status(m), model, status, api_name="model_status",
+                     api_visibility="undocumented", concurrency_id="model")
         choice.change(lambda c: gr.Textbox(visible=c == "text"), choice, text, api_name="toggle_text",
                       api_visibility="undocumented", queue=False)
         # progress is a note in the summary (handlers.restore_steps), and gradio's own display is
         # minimal: its overlay and loader animate on every frame while up, and a browser on the
         # same 2-core machine took up to half a core from the network drawing them
-        gr.on([run.click, image.upload], _message(restore), [image, choice, text, tiling],
+        gr.on([run.click, image.upload], _message(restore), [image, choice, text, tiling, model],
               [slider, chart, summary, download, session], api_name="restore", concurrency_id="model",
               concurrency_limit=config.concurrency, preprocess=False, show_progress="minimal",
               show_progress_on=[summary]).success(
@@ -234,13 +244,14 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
         nxt.click(lambda s, i: go_to(s, i + 1), [session, stage], [stage] + detail, api_name="next_stage",
                   api_visibility="undocumented")
         gallery.select(on_select, session, [stage] + detail, api_name="select_stage", api_visibility="undocumented")
-        atlas_tab.select(lambda s: handlers.atlas_figures(atlas, s), session, [before_plot, after_plot, atlas_note],
-                         api_name="atlas", api_visibility="undocumented", concurrency_id="atlas").then(
-            lambda s: handlers.atlas_figures(atlas, s, holder, project=True), session,
+        atlas_tab.select(lambda s, m: handlers.atlas_figures(book.atlas(m), s), [session, model],
+                         [before_plot, after_plot, atlas_note], api_name="atlas", api_visibility="undocumented",
+                         concurrency_id="atlas").then(
+            lambda s, m: handlers.atlas_figures(book.atlas(m), s, holder, project=True), [session, model],
             [before_plot, after_plot, atlas_note], api_name="atlas_project", api_visibility="undocumented",
             concurrency_id="model")
     demo.queue(max_size=config.queue_size, default_concurrency_limit=config.concurrency)
-    demo.studio_holder, demo.studio_atlas = holder, atlas  # for tests and benchmarks
+    demo.studio_holder, demo.studio_atlas, demo.studio_atlases = holder, atlas, book  # for tests and benchmarks
     return demo
 
 

@@ -1,6 +1,7 @@
 """``Restorer``: restore real photos of any size and mode with VLU-Net and its encoder."""
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,17 @@ from .tiling import apply_padded, apply_tiled
 AUTO_TILE_PIXELS = 1024 * 1024  # above this many pixels, tile=None means tiles of DEFAULT_TILE
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 32
+# Peak activation memory of one forward pass, bytes per input pixel and per level-1 channel (the
+# feature widths of every level scale with ``dim``): measured for vlunet-tiny and vlunet-paper
+# (docs/benchmarks.md). With the default budget, the tiny model's untiled limit is one megapixel.
+ACTIVATION_BYTES_PER_PIXEL_CHANNEL = 256
+DEFAULT_MEMORY_BUDGET = 3 * 1024 ** 3
+
+
+def untiled_pixel_limit(network, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
+    """The most pixels ``network`` restores in one pass within ``memory_budget`` bytes of activations."""
+    dim = getattr(getattr(network, "config", None), "dim", 12)
+    return int(memory_budget // (ACTIVATION_BYTES_PER_PIXEL_CHANNEL * dim))
 
 
 @dataclass
@@ -49,11 +61,54 @@ class Restorer:
     """
 
     def __init__(self, network: VLUNet, encoder=None, device: str | torch.device | None = None,
-                 max_pixels: int = MAX_PIXELS_DEFAULT):
+                 max_pixels: int = MAX_PIXELS_DEFAULT, memory_budget: int = DEFAULT_MEMORY_BUDGET):
         self.device = torch.device(device or "cpu")
         self.network = network.to(self.device).eval()
         self.encoder = encoder.to(self.device).eval() if encoder is not None else None
         self.max_pixels = max_pixels
+        self.memory_budget = memory_budget
+        self.seconds_per_pixel: float | None = None   # set by calibrate()
+
+    @property
+    def untiled_limit(self) -> int:
+        """Pixels above which ``tile=None`` tiles: one megapixel, or fewer where the network's
+        activations would exceed ``memory_budget`` (:func:`untiled_pixel_limit`)."""
+        return min(AUTO_TILE_PIXELS, untiled_pixel_limit(self.network, self.memory_budget))
+
+    def auto_tile(self, height: int, width: int) -> int:
+        """The tile side ``tile=None`` uses for an image of ``height`` x ``width`` (0: untiled)."""
+        limit = self.untiled_limit
+        if height * width <= limit:
+            return 0
+        return max(128, min(DEFAULT_TILE, int(math.isqrt(limit)) // 64 * 64))
+
+    @torch.inference_mode()
+    def calibrate(self, side: int = 192) -> float:
+        """Time one pass of the network on a ``side`` x ``side`` image after a warm-up; sets and
+        returns :attr:`seconds_per_pixel`, used by :meth:`estimate_seconds` (every untraced restore
+        then updates it with what the network really took)."""
+        x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
+        self.network(x[..., :64, :64], None)   # warm-up: first-call allocations and kernel choice
+        start = time.perf_counter()
+        self.network(x, None)                  # the cost does not depend on d_I
+        self.seconds_per_pixel = (time.perf_counter() - start) / (side * side)
+        return self.seconds_per_pixel
+
+    def estimate_seconds(self, height: int, width: int) -> float | None:
+        """Expected seconds to restore ``height`` x ``width`` (network time scales with pixels;
+        tiles add their overlap), or None before :meth:`calibrate`."""
+        if self.seconds_per_pixel is None:
+            return None
+        return self.seconds_per_pixel * self._pixels_processed(height, width, self.auto_tile(height, width))
+
+    @staticmethod
+    def _pixels_processed(height: int, width: int, tile: int, overlap: int = DEFAULT_OVERLAP) -> int:
+        """Pixels the network runs on for an image, counting every tile whole (0: untiled)."""
+        if not tile or (height <= tile and width <= tile):
+            return height * width
+        stride = tile - overlap
+        rows, cols = (max(1, math.ceil((side - overlap) / stride)) for side in (height, width))
+        return rows * cols * tile * tile
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike | None = None,
@@ -93,7 +148,8 @@ class Restorer:
         image: path, bytes, PIL image (any mode; EXIF orientation honoured), numpy array or
             tensor (3 x H x W in [0, 1]).
         degradation: None/"auto" (detect), "uniform", a canonical name, or free text.
-        tile: None = automatic (tiles of 512 above one megapixel), 0 = never tile,
+        tile: None = automatic (:meth:`auto_tile`: tiles of 512 above one megapixel, smaller and
+            sooner for a network whose activations would exceed ``memory_budget``), 0 = never tile,
             N = tiles of N x N pixels (a multiple of 8) overlapping by ``overlap``.
         trace: also return the eight stages' records (untiled only).
         """
@@ -105,7 +161,7 @@ class Restorer:
         t2 = time.perf_counter()
         h, w = x.shape[-2:]
         if tile is None:
-            tile = DEFAULT_TILE if h * w > AUTO_TILE_PIXELS else 0
+            tile = self.auto_tile(h, w)
         if trace and tile:
             raise ValueError("trace=True needs an untiled restore (tile=0); inspect a smaller image")
         stages = None
@@ -125,6 +181,8 @@ class Restorer:
             out = apply_padded(lambda t: self.network(t, guide.d), x, m)
         out = out[0].clamp(0, 1).float().cpu()
         t3 = time.perf_counter()
+        if not trace:   # the estimate follows what this machine really does
+            self.seconds_per_pixel = (t3 - t2) / self._pixels_processed(h, w, tile)
         return RestoreResult(
             image=to_pil(out, meta), tensor=out, degradation=guide.probabilities, guidance=guide.source,
             stages=stages, timings={"read": t1 - t0, "encoder": t2 - t1, "network": t3 - t2,

@@ -40,8 +40,9 @@ def test_restore_endpoint_is_documented_and_returns_the_restored_png(studio, ima
     client, restorer = studio
     api = client.view_api(return_format="dict", print_info=False)
     assert set(api["named_endpoints"]) == {"/restore", "/status"}  # the UI-only events stay undocumented
-    params = [p["parameter_name"] for p in api["named_endpoints"]["/restore"]["parameters"]]
-    assert params == ["path", "choice", "text", "tiling"]
+    params = {p["parameter_name"]: p for p in api["named_endpoints"]["/restore"]["parameters"]}
+    assert list(params) == ["path", "choice", "text", "tiling", "model"]
+    assert params["model"]["parameter_has_default"] and params["model"]["parameter_default"] == "vlunet-tiny"
     pair, chart, summary, png = client.predict(gradio_client.handle_file(image), "auto", "", "auto", api_name="/restore")
     expected = np.asarray(restorer.restore(image).image)
     assert np.array_equal(np.asarray(Image.open(png)), expected)
