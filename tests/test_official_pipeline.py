@@ -199,3 +199,50 @@ def test_evaluate_runs_the_authors_release_with_their_protocol(pipeline, tmp_pat
     expected = psnr(restored, target)
     got = rows.loc[rows["task"].str.contains("rain"), "psnr"].item()
     assert abs(got - expected) < 1e-4
+
+
+def test_the_studio_runs_the_authors_ckpt(pipeline, tmp_path, one_thread):
+    """``VLUNET_MODEL=.../3task_vlunet.ckpt python app.py``: restore through gradio_client, then the
+    Unfolding view reports the authors' retrieval weights, stage by stage; the atlas draws their CLIP."""
+    import numpy as np
+    from PIL import Image
+
+    gradio_client = pytest.importorskip("gradio_client")
+    from app import build_demo, launch_kwargs
+    from app.config import AppConfig
+    from app.testing import PCAReducer
+
+    ckpt = tmp_path / "pretrained_ckpt" / "3task_vlunet.ckpt"
+    ckpt.parent.mkdir()
+    torch.save({"state_dict": _ckpt_state(pipeline)}, ckpt)
+    t = pipeline["t"]
+    photo = tmp_path / "photo.png"   # the authors' input (cropped to 64 x 96): their pipeline exactly
+    Image.fromarray((t["input0"][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(photo)
+    assert (_authors_input(torch.from_numpy(np.array(Image.open(photo)))) - t["input0"]).abs().max() == 0
+    config = AppConfig(model=str(ckpt), official=str(ckpt.parent), clip_config=json.dumps(pipeline["clip_config"]),
+                       cache_dir=str(tmp_path / "cache"))
+    demo = build_demo(config)
+    demo.studio_atlases.default_atlas.reducer = PCAReducer
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs(config))
+    try:
+        client = gradio_client.Client(url, verbose=False)
+        status = client.predict(api_name="/status")
+        assert "the authors' network `3task_vlunet.ckpt (authors')`" in status and "512×512 photo takes about" in status
+        pair, chart, summary, png = client.predict(gradio_client.handle_file(str(photo)), "auto", "", "auto",
+                                                   api_name="/restore")
+        assert "Restored 96×64" in summary
+        restored = np.asarray(Image.open(png).convert("RGB")).astype(np.float32) / 255
+        expected = t["output0"][0].clamp(0, 1).permute(1, 2, 0).numpy()
+        assert np.abs(restored - expected).max() <= 1 / 255 + 1e-6   # the fixture's output, quantised
+        gallery, note, stage, *_, weights_plot, _ = client.predict(api_name="/unfolding")
+        z = json.loads(weights_plot["plot"])["data"][0]["z"]
+        if isinstance(z, dict):   # plotly's typed-array encoding
+            import base64
+            z = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(z["shape"].split(", ") and
+                                                                                    [int(n) for n in z["shape"].split(",")])
+        assert np.abs(np.array(z, dtype=np.float64) - t["retrieval_weights0"].numpy()).max() <= 1e-5
+        before, after, atlas_note = client.predict(str(ckpt), api_name="/atlas")
+        assert "126 degraded crops; 7 prompts" in atlas_note   # bundled photos x 7 classes; their seven prompts
+        assert before["type"] == after["type"] == "plotly"
+    finally:
+        demo.close()
