@@ -1,8 +1,9 @@
 """VLU-Net Studio: ``python app.py`` (also the Hugging Face Space entry point).
 
 Offline by default (GRADIO_ANALYTICS_ENABLED=False, HF_HUB_OFFLINE=1); the model loads on the
-first request. Settings: VLUNET_MODEL, VLUNET_ENCODER (e.g. "clip" on a Space that can reach
-its weights), VLUNET_MAX_PIXELS, ... (see app/config.py).
+first request. Settings: VLUNET_MODEL (a shipped name, a checkpoint, or the authors'
+pretrained_ckpt/3task_vlunet.ckpt), VLUNET_OFFICIAL (the authors' folder: its checkpoints in the
+model list), VLUNET_ENCODER, VLUNET_MAX_PIXELS, ... (see app/config.py and docs/official.md).
 """
 import os
 
