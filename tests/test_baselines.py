@@ -63,6 +63,17 @@ def test_classical_methods_improve_their_degradation(astronaut, task, method):
     assert psnr(out, astronaut) > psnr(image.degraded, astronaut) + 1.0
 
 
+@pytest.mark.parametrize("task, method", [
+    ("noise_25", "CBM3D (estimated sigma)"), ("noise_50", "NLM (estimated sigma)"), ("noise_25", "TV denoising")])
+def test_blind_denoisers_need_nothing_but_the_image(astronaut, task, method):
+    degraded, params = degrade(astronaut, task, torch.Generator().manual_seed(1))
+    image = SuiteImage(task, "astronaut", degraded.clamp(0, 1), astronaut, None)   # no parameters, no true sigma
+    assert classical.is_blind(method)
+    assert classical.estimated_sigma(image) * 255 == pytest.approx(float(params.sigma.flatten()[0]), rel=0.35)
+    out = classical.METHODS[method][1](image)
+    assert out.shape == astronaut.shape and psnr(out, astronaut) > psnr(image.degraded, astronaut) + 1.0
+
+
 def test_unsharp_mask_sharpens_a_gaussian_blur_without_the_kernel(astronaut):
     params = sample_blur(torch.Generator().manual_seed(0), 1, BlurConfig(motion_probability=0.0, sigma=(1.0, 1.0)))
     image = SuiteImage("blur", "astronaut", apply_blur(astronaut, params), astronaut, None)   # no oracle
@@ -78,3 +89,4 @@ def test_oracle_methods_say_what_they_miss(astronaut):
         classical.wiener(image)
     assert classical.true_sigma(SuiteImage("cbsd68_25", "x", astronaut, astronaut)) == pytest.approx(25 / 255)
     assert set(classical.METHODS) >= {"CBM3D (true sigma)", "dark channel prior", "Richardson-Lucy (true kernel)"}
+    assert not classical.is_blind("CBM3D (true sigma)") and classical.is_blind("3x3 median")

@@ -51,3 +51,19 @@ def test_shipped_files_name_their_budget_and_hardware(tmp_path, info, budget):
                            info={"steps": 2000, "batch_size": 32, "patch_size": 128, "train_time_s": 600, **info})
     label, got, weights = shipped_entry(path)
     assert (label, got, weights) == ("VLU-Net shipped (w.safetensors)", budget, path)
+
+
+def test_by_task_counts_the_photos_each_method_makes_worse():
+    import pandas as pd
+
+    from training.compare import by_task, markdown
+    long = pd.DataFrame([
+        {"task": "noise_25", "image": i, "method": m, "input_psnr": 20.0, "psnr": p, "ssim": 0.5}
+        for m, ps in (("degraded input", (20.0, 20.0)), ("TV denoising", (25.0, 19.0)), ("CBM3D (true sigma)", (28.0, 27.0)))
+        for i, p in enumerate(ps)] + [
+        {"task": "rain", "image": 0, "method": "3x3 median", "input_psnr": 27.0, "psnr": 26.0, "ssim": 0.8}])
+    table = by_task(long, ["noise_25", "rain"])
+    assert list(table["method"]) == ["CBM3D (true sigma)", "TV denoising", "degraded input", "3x3 median"]
+    assert list(table["made worse"]) == ["0/2", "1/2", "0/2", "1/1"]
+    assert list(table["blind"]) == ["no", "yes", "", "yes"]
+    assert "| noise_25 | CBM3D (true sigma) | no" in markdown(table)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from training.baselines.classical import METHODS
+from training.baselines.classical import METHODS, is_blind
 from training.evaluate import detect, evaluate, load_suite, network_method
 from training.trainer.models import load_network
 from training.trainer.state import latest_checkpoint
@@ -71,11 +71,24 @@ def table(long: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
     return wide.reindex(list(dict.fromkeys(long["method"]))).reset_index()
 
 
+def by_task(long: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
+    """One row per task and method: PSNR, SSIM, how many photos it makes worse than their input
+    (lower PSNR), and whether it is blind (sees only the degraded image); best PSNR first."""
+    frame = long.assign(worse=(long["psnr"] < long["input_psnr"] - 1e-9) & (long["method"] != "degraded input"))
+    rows = frame.groupby(["task", "method"], sort=False).agg(
+        psnr=("psnr", "mean"), ssim=("ssim", "mean"), worse=("worse", "sum"), photos=("image", "size")).reset_index()
+    rows["blind"] = rows["method"].map(lambda m: "" if m == "degraded input" else ("yes" if is_blind(m) else "no"))
+    rows["made worse"] = [f"{int(w)}/{n}" for w, n in zip(rows["worse"], rows["photos"])]
+    rows["order"] = rows["task"].map({t: i for i, t in enumerate(tasks)})
+    rows = rows.sort_values(["order", "psnr"], ascending=[True, False])
+    return rows[["task", "method", "blind", "psnr", "ssim", "made worse"]].reset_index(drop=True)
+
+
 def markdown(wide: pd.DataFrame) -> str:
     fmt = wide.copy()
     for col in fmt.columns:
-        if col not in ("method", "budget"):
-            digits = 3 if col == "SSIM avg" else 2
+        if col not in ("method", "budget", "task", "blind", "made worse"):
+            digits = 3 if col in ("SSIM avg", "ssim") else 2
             fmt[col] = fmt[col].map(lambda v, d=digits: "" if pd.isna(v) else f"{v:.{d}f}")
     return fmt.to_markdown(index=False)
 
@@ -143,7 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"PSNR (dB) on {len(images) // len(tasks)} held-out photo crops of {args.crop} px per task "
             f"(`python -m training.compare`)\n\n{markdown(wide)}\n")
     (args.out / "comparison.md").write_text(text)
+    tasks_table = by_task(long, tasks)
+    tasks_table.to_csv(args.out / "by_task.csv", index=False)
+    by_task_text = (f"By task: PSNR (dB), SSIM, photos made worse than their input; blind = sees only the degraded "
+                    f"image\n\n{markdown(tasks_table)}\n")
+    (args.out / "by_task.md").write_text(by_task_text)
     print(text)
+    print(by_task_text)
     return 0
 
 
