@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.degradations import CANONICAL
 from training.trainer.config import COMPILE_MODES, TrainConfig
 from training.trainer.data import BatchPlan, batch_loader, patch_dataset
-from training.trainer.loop import autocast, compiled, guidance_vectors, restoration_loss
+from training.losses import restoration_loss
+from training.trainer.loop import autocast, compiled, guidance_vectors
 from training.trainer.models import build_network, count_parameters, uses_guidance
 
 

@@ -63,6 +63,6 @@ def test_train_resume_and_evaluate(photos, tmp_path, capsys):
 
 def test_bad_command_lines_fail_with_one_line(photos, tmp_path, capsys):
     assert train_encoder.main(_args(photos, tmp_path, "epochz=3")) == 1
-    assert "unknown config keys ['epochz']" in capsys.readouterr().err
+    assert "unknown config key 'epochz'" in capsys.readouterr().err
     assert train_encoder.main(_args(photos, tmp_path, "loss=mse")) == 1
     assert train_encoder.main(["--config", str(tmp_path / "absent.yaml")]) == 1

@@ -74,9 +74,9 @@ def test_bad_config_base_is_one_line_error(tmp_path, files, match):
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in (Path(__file__).parents[1] / "training/configs").glob("*.yaml")
-                                          if not p.name.startswith("encoder_")))
+                                          if not p.name.startswith("encoder_") and "phases:" not in p.read_text()))
 def test_every_shipped_restorer_config_parses(config):
-    """The recipes named in the model cards stay runnable: each config file is a valid TrainConfig."""
+    """The configs beside the recipes (training.compare's) stay runnable: each is a valid TrainConfig."""
     c = parse_args(["--config", str(Path(__file__).parents[1] / "training/configs" / config)])
     assert c.name == Path(config).stem and c.steps > 0 and c.batch_size > 0
 
@@ -99,8 +99,8 @@ def test_task_repeat_sets_each_task_share_of_the_epoch(photos):
 
 
 @pytest.mark.parametrize("mapping, match", [
-    ("{snow: {}}", "synthesis names 'snow', not a degradation family"),
-    ("{blur: {motion: 0.5}}", "synthesis.'blur'. has no field 'motion'"),
+    ("{snow: {}}", "unknown synthesis family 'snow'"),
+    ("{blur: {motion: 0.5}}", "unknown synthesis.'blur'. field 'motion'"),
     ("{blur: {motion_probability: 1.5}}", r"must be in \[0, 1\], got 1.5"),
     ("{blur: {length: [25, 5]}}", "low <= high"),
     ("{blur: {sigma: fuzzy}}", "expects tuple"),

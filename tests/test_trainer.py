@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 import core
 from training import train_restorer
 from training.trainer import TrainConfig, TrainConfigError, learning_rate, parse_args
+from training import losses
 from training.trainer import loop as loop_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,16 +97,16 @@ def test_loss_balance_zero_is_plain_l1_and_positive_weighs_items_by_inverse_inpu
     degraded[0] += 0.4     # far from clean (e = 0.4): low weight
     degraded[1] += 0.01    # near clean (e = 0.01): high weight
     restored = clean + torch.tensor([0.1, 0.1])[:, None, None, None]   # both off by 0.1
-    plain = loop_module.restoration_loss(restored, clean, degraded, 0.0)
+    plain = losses.restoration_loss(restored, clean, degraded, 0.0)
     assert plain == torch.nn.functional.l1_loss(restored, clean)
     # p = 1: weights 1/0.4 and 1/0.01, scaled to mean 1 -> the loss is still 0.1 (equal errors)
-    assert torch.isclose(loop_module.restoration_loss(restored, clean, degraded, 1.0), torch.tensor(0.1))
+    assert torch.isclose(losses.restoration_loss(restored, clean, degraded, 1.0), torch.tensor(0.1))
     restored[1] = clean[1]   # only item 0 (low weight) is off: the balanced loss is far below plain L1
     w0 = (1 / 0.4) / ((1 / 0.4 + 1 / 0.01) / 2)
-    assert torch.isclose(loop_module.restoration_loss(restored, clean, degraded, 1.0), torch.tensor(0.1 * w0 / 2), rtol=1e-3)
-    assert torch.isclose(loop_module.restoration_loss(restored, clean, degraded, 0.0), torch.tensor(0.05))
+    assert torch.isclose(losses.restoration_loss(restored, clean, degraded, 1.0), torch.tensor(0.1 * w0 / 2), rtol=1e-3)
+    assert torch.isclose(losses.restoration_loss(restored, clean, degraded, 0.0), torch.tensor(0.05))
     # an input equal to its target does not blow its weight up: errors are floored at 2/255
-    same = loop_module.restoration_loss(clean + 0.1, clean, clean.clone(), 1.0)
+    same = losses.restoration_loss(clean + 0.1, clean, clean.clone(), 1.0)
     assert torch.isfinite(same) and torch.isclose(same, torch.tensor(0.1))
 
 

@@ -19,6 +19,7 @@ the ``error`` class the command passes (a ``ValueError``); a missing file is a
 from __future__ import annotations
 
 import argparse
+import difflib
 import types
 import typing
 from dataclasses import fields
@@ -178,6 +179,18 @@ def coerce(name: str, value: Any, hint: Any, error: type[ValueError] = ConfigErr
     if isinstance(value, bool) and hint is not bool or not isinstance(value, hint):
         raise bad
     return value
+
+
+def check_keys(data: dict[str, Any], known: typing.Iterable[str], what: str,
+               error: type[ValueError] = ConfigError) -> None:
+    """The one strict check of every config mapping: a key of ``data`` not in ``known`` is one
+    ``error`` line, ``unknown <what> 'key' (did you mean 'closest'? known: ...)``."""
+    known = sorted(known)
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise error(f"unknown {what} {unknown[0]!r} ({hint}known: {', '.join(known)})")
 
 
 def coerce_fields(cls: type, data: dict[str, Any], error: type[ValueError] = ConfigError) -> dict[str, Any]:

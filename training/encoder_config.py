@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from training.config_files import ConfigError, coerce_fields, field_names, read_command_line
+from training.config_files import check_keys, coerce_fields, field_names, read_command_line
 
 T = TypeVar("T")
 
@@ -35,10 +35,7 @@ class EncoderData:
 
 def build(cls: type[T], data: dict[str, Any]) -> T:
     """``cls(**data)`` with one-line errors for unknown keys and values of the wrong type."""
-    known = field_names(cls)
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown config keys {unknown}; known keys are {sorted(known)}")
+    check_keys(data, field_names(cls), "config key")
     return cls(**coerce_fields(cls, data))
 
 

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from core.encoder import DegradationEncoder, EncoderConfig
 from core.encoder.prompts import LABELS, class_prompts
 from training.encoder_config import EncoderData, run_command
 from training.encoder_features import CropSpec, cached_features, list_photos
+from training.losses import contrastive_loss
 
 
 @dataclass(frozen=True)
@@ -52,16 +52,6 @@ class TrainEncoderConfig(EncoderData):
             raise ValueError(f"loss must be 'info_nce' (paper) or 'dot' (authors' code), got {self.loss!r}")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
-
-
-def contrastive_loss(image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor, loss: str,
-                     logit_scale: float) -> torch.Tensor:
-    """Image B x 512 and class texts C x 512 (row c names class c), labels B -> scalar loss."""
-    if loss == "info_nce":
-        logits = logit_scale * F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).t()
-    else:
-        logits = image @ text.t()
-    return F.cross_entropy(logits, labels)
 
 
 @torch.no_grad()

@@ -9,14 +9,13 @@ a wrong type, a missing file or a YAML syntax error is one :class:`TrainConfigEr
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.degradations import CANONICAL, DegradationError, SamplerConfig
-from training.config_files import ConfigError, coerce, coerce_fields, field_names, read_command_line
+from training.config_files import ConfigError, check_keys, coerce, coerce_fields, field_names, read_command_line
 
 
 #: ``compile`` values: eager, or a ``torch.compile`` mode.
@@ -33,62 +32,45 @@ class TrainConfig:
 
     Model: ``model`` is a registered VLU-Net (``core.list_models()``) or a baseline network
     (``training.baselines.list_baselines()``); ``model_overrides`` are its constructor keys.
-    Fine-tuning: ``init_from`` is a weight file of the same network (``save_network`` /
-    ``core.save_model`` format) loaded into the network and its EMA before step 0; the optimiser,
-    schedule and data start afresh (a resumed run ignores it).
-    Guidance: ``"encoder"`` feeds ``degradation_vector(encoder.encode_image(degraded))``
-    (paper Sec. 3.2); ``"uniform"`` feeds ``d=None`` (ablation (a), uniform retrieval).
+    ``init_from`` is a weight file of the same network loaded into the network and its EMA before
+    step 0 (fine-tuning: optimiser, schedule and data start afresh; a resumed run ignores it).
+    Guidance: ``"encoder"`` feeds ``degradation_vector(encoder.encode_image(degraded))`` (paper
+    Sec. 3.2); ``"uniform"`` feeds ``d=None`` (ablation (a), uniform retrieval).
     Schedule: ``warmup_steps`` linear from 0, then cosine from ``lr`` to ``min_lr`` at ``steps``.
-    Retrieval: ``retrieval_lr_scale`` multiplies the learning rate of the retrieval layers
-    ``Linear(d_I -> de_dim)``. Our d_I is unit-norm (:func:`core.guidance.degradation_vector`)
-    where the authors feed the adapter's LayerNorm output, of norm about sqrt(512) = 22.6. Adam
-    moves a weight by about ``lr`` a step whatever the scale of its input, so with unit-norm d_I
-    the retrieval logits move 22.6x slower than in the authors' training; a scale of 22.6 gives
-    them the authors' pace.
-    Loss: per-pixel L1 against the clean patch. ``loss_balance`` p > 0 weights each item by
-    ``e ** -p``, ``e`` its input's mean L1 error (floored at 2/255), the weights scaled to mean 1
-    over the batch (see :func:`training.trainer.loop.restoration_loss`): with L1 every pixel pulls
-    equally, so tasks far from their target (low light, strong noise, haze) and tasks near it
-    (blur, rain) are otherwise trained at equal pace per pixel; p = 0.5 weighs a blurred item
-    about 3.6x a hazy one (median input errors on 128^2 patches: blur 0.018, haze 0.22). p = 0 (the default) is plain L1, as in the paper.
-    Synthesis: ``synthesis`` changes the sampling ranges of the training degradations, per family
-    of :class:`core.degradations.SamplerConfig` and field of its config, e.g. ``{blur:
-    {motion_probability: 0.4}}`` for more Gaussian (defocus-like) blurs among the blurred
-    patches; empty (the default) trains on the held-out suite's ranges. Validation always uses them.
-    Compilation: ``compile`` other than ``"none"`` trains through ``torch.compile(network,
-    mode=compile)`` (the EMA, validation and checkpoints use the plain modules; the numbers are
-    those of eager execution up to float rounding). The first steps compile: minutes, cached by
-    inductor on disk. On the CPU it does not pay (``benchmarks/bench_training.py --batch 3 --patch
-    128 --compile none default``: 1.55 s a step compiled against 1.15 s eager); it is meant for GPUs, where an eager step of this
-    many small operators is bound by their dispatch; ``reduce-overhead`` adds CUDA graphs.
-    Mixed precision: ``amp`` (default on) trains the forward under bfloat16 autocast on CUDA;
-    ``amp_cpu`` does the same on the CPU (off by default, so the CPU runs of the shipped cards
-    reproduce as recorded). On a CPU with bfloat16 instructions (avx512_bf16 or AMX) oneDNN runs
-    the convolutions and matrix products in bfloat16: ``benchmarks/bench_training.py --models
-    vlunet-tiny --batch 12 --patch 128 --threads 2 --amp`` against the same without ``--amp``
-    measures the gain (on this project's 2-core AMD EPYC, batch 12: the network step 1.94x, the
-    whole step 1.76x); without such instructions it can be slower. Loss, optimiser, EMA and validation stay in float32.
+    ``retrieval_lr_scale`` multiplies the learning rate of the retrieval layers
+    ``Linear(d_I -> de_dim)``: our d_I is unit-norm (:func:`core.guidance.degradation_vector`)
+    where the authors feed the adapter's LayerNorm output (norm about sqrt(512) = 22.6), and Adam
+    moves a weight by about ``lr`` a step whatever its input's scale, so 22.6 restores the
+    authors' pace of the retrieval logits.
+    Loss: L1 against the clean patch; ``loss_balance`` p > 0 weights each item by its input's
+    error to the power -p (:func:`training.losses.restoration_loss`), so that tasks whose inputs
+    are already close (blur, rain) are not trained at the pace of those far off (haze, low
+    light). p = 0, the default, is the paper's plain L1.
+    Data: ``task_repeat`` sets each task's share of an epoch (``repeat`` for the others);
+    ``synthesis`` changes the sampling ranges of the training degradations, per family of
+    :class:`core.degradations.SamplerConfig` and field of its config (``{blur:
+    {motion_probability: 0.25}}``: more Gaussian blurs); validation keeps the held-out ranges.
+    Speed: ``compile`` other than ``"none"`` trains through ``torch.compile(network,
+    mode=compile)`` (for GPUs, where a step of many small operators is bound by their dispatch;
+    ``reduce-overhead`` adds CUDA graphs). ``amp`` trains the forward under bfloat16 autocast on
+    CUDA, ``amp_cpu`` on the CPU (off by default so that the float32 CPU phases reproduce as
+    recorded; it pays on CPUs with bfloat16 instructions). Loss, optimiser, EMA and validation
+    stay in float32. Measurements: ``docs/benchmarks.md``.
     Time budget: with ``time_budget_minutes`` > 0, ``steps`` is an upper bound and the run fixes
-    its length while still warming up: at step ``min(warmup_steps, 60)`` it takes the median time
-    of the steps so far (the first third left out) and sets ``steps`` to what fits in the rest of
-    the budget (95% of it; setup counts). Until then the schedule does not depend on ``steps``,
-    so the run is the same as one started with ``steps=<that number>`` and no budget; that number
-    is printed, and kept in the summary (``budget_steps``) and in the config saved with every
-    checkpoint; a resumed run keeps it.
-    Stopping early: ``stop_after=N`` ends the run once step N is done, with a checkpoint, while the
-    schedule still spans ``steps``; re-running with a larger ``stop_after`` (or 0, to the end)
-    continues it, so a long CPU phase can be taken a session at a time, and the weights at step N
-    of the ``steps`` schedule have one exact recipe.
-    Curves: ``curves_html`` writes ``curves.html`` (plotly) beside ``log.csv``; off, only the CSV
-    is written (``training.trainer.logs.write_curves`` makes the HTML later).
+    its length at step ``min(warmup_steps, 60)`` from the median step time so far (the first
+    third left out) and one timed validation, planning 95% of the rest of the budget (setup
+    counts). The schedule does not depend on ``steps`` before then, so the run equals one started
+    with ``steps=<that number>`` and no budget; the number is printed and kept in the summary
+    (``budget_steps``) and in every checkpoint, and a resumed run keeps it.
+    Stopping early: ``stop_after=N`` ends the run once step N is saved while the schedule still
+    spans ``steps``; a larger ``stop_after`` (or 0) continues it, so a long phase can be taken a
+    session at a time and the weights at step N have one exact recipe.
     Checkpoints: every ``checkpoint_minutes`` of wall time and/or ``checkpoint_steps`` steps
-    (0 = off) and at the end, under ``<out_dir>/<name>/``.
-    Resuming: with ``resume`` (the default) a run continues from the checkpoint named by
-    ``<run>/latest.json``. If that checkpoint is unreadable (truncated or missing file, garbage
-    ``state.json``) the run stops with one line naming the file and the newest intact earlier
-    checkpoint; nothing is changed on disk. ``resume_from=<folder>`` (a checkpoint folder, or its
-    path relative to the run, e.g. ``checkpoints/step_00001200``) resumes from that one instead;
-    there is no silent fallback.
+    (0 = off) and at the end, under ``<out_dir>/<name>/``, with ``log.csv`` and, with
+    ``curves_html``, ``curves.html`` (``training.trainer.logs.write_curves`` makes it later).
+    Resuming: with ``resume`` (the default) a run continues from ``<run>/latest.json``'s
+    checkpoint; an unreadable one stops the run with one line naming the file and the newest
+    intact earlier checkpoint, which ``resume_from=<folder>`` resumes from. No silent fallback.
     """
 
     name: str = "run"
@@ -115,7 +97,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     retrieval_lr_scale: float = 1.0       # lr multiplier of the D-GDM retrieval layers (see below)
-    loss_balance: float = 0.0            # > 0: weight items by (input L1 error) ** -p (see above)
+    loss_balance: float = 0.0             # > 0: weight items by (input L1 error) ** -p (see above)
     compile: str = "none"                 # torch.compile mode of the training forward (see above)
     grad_clip: float = 1.0               # max global grad norm (0 = off)
     ema_decay: float = 0.0                # 0 = no EMA
@@ -204,17 +186,12 @@ def synthesis_config(overrides: dict[str, Any]) -> SamplerConfig:
     """
     base = SamplerConfig()
     changes = {}
+    check_keys(overrides, field_names(SamplerConfig), "synthesis family", TrainConfigError)
     for family, values in overrides.items():
-        if family not in field_names(SamplerConfig):
-            raise TrainConfigError(f"synthesis names {family!r}, not a degradation family "
-                                   f"({', '.join(sorted(field_names(SamplerConfig)))})")
         if not isinstance(values, dict):
             raise TrainConfigError(f"synthesis[{family!r}] must map fields to values, got {values!r}")
         kind = type(getattr(base, family))
-        unknown = sorted(set(values) - field_names(kind))
-        if unknown:
-            raise TrainConfigError(f"synthesis[{family!r}] has no field {unknown[0]!r} "
-                                   f"(fields: {', '.join(sorted(field_names(kind)))})")
+        check_keys(values, field_names(kind), f"synthesis[{family!r}] field", TrainConfigError)
         typed = coerce_fields(kind, values, TrainConfigError)
         try:
             changes[family] = dataclasses.replace(getattr(base, family), **typed)
@@ -231,12 +208,7 @@ def check_types(cfg: TrainConfig) -> None:
 
 def build_config(data: dict[str, Any]) -> TrainConfig:
     """A :class:`TrainConfig` from a plain mapping; an unknown key is one error naming it."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], known, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise TrainConfigError(f"unknown training config key {unknown[0]!r} ({hint}known: {', '.join(sorted(known))})")
+    check_keys(data, field_names(TrainConfig), "training config key", TrainConfigError)
     return TrainConfig(**data)
 
 

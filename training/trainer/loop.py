@@ -10,77 +10,28 @@ import copy
 import dataclasses
 import hashlib
 import math
-import statistics
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from core.guidance import degradation_vector
+from training.losses import restoration_loss
 
 from .config import TrainConfig, TrainConfigError
 from .data import BatchPlan, batch_loader, patch_dataset, photo_suite, psnr_batch
 from .ddp import Distributed
 from .logs import CsvLog, write_curves
 from .models import build_network, count_parameters, uses_guidance
+from .schedule import BUDGET_PROBE_STEPS, budget_steps, last_step, learning_rate, parameter_groups, typical_step_time
 from .state import ResumeError, load_checkpoint, load_same_network, resume_point, save_checkpoint
-
-
-def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up over ``warmup_steps``, then cosine from ``lr`` to ``min_lr`` at ``steps``."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-RETRIEVAL_PARAMETERS = ".keys.retrieval."   # the Linear(d_I -> de_dim) of every D-GDM's key database
-
-
-def parameter_groups(network: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
-    """AdamW parameter groups: everything at ``lr``, the retrieval layers at ``lr * retrieval_lr_scale``.
-
-    Each group carries ``lr_scale``, which the schedule multiplies in. With the default scale 1
-    there is one group, as in runs made before the option existed.
-    """
-    if cfg.retrieval_lr_scale == 1.0:
-        return [{"params": list(network.parameters()), "lr_scale": 1.0}]
-    retrieval, rest = [], []
-    for name, parameter in network.named_parameters():
-        (retrieval if RETRIEVAL_PARAMETERS in f".{name}" else rest).append(parameter)
-    if not retrieval:
-        raise TrainConfigError(f"retrieval_lr_scale={cfg.retrieval_lr_scale} but {cfg.model} has no "
-                               "degradation key retrieval layers")
-    return [{"params": rest, "lr_scale": 1.0}, {"params": retrieval, "lr_scale": cfg.retrieval_lr_scale}]
-
-
-BALANCE_FLOOR = 2 / 255   # input errors below this count as this (near-clean items do not dominate)
-
-
-def restoration_loss(restored: torch.Tensor, clean: torch.Tensor, degraded: torch.Tensor, balance: float = 0.0) -> torch.Tensor:
-    """L1 loss of B x 3 x H x W ``restored`` against ``clean``.
-
-    ``balance`` p = 0: plain L1 (``F.l1_loss``). p > 0: the mean over items of
-    ``w_i * L1_i`` with ``w_i`` proportional to ``max(e_i, 2/255) ** -p``, ``e_i`` the mean L1
-    error of item i's input ``degraded``, and the weights scaled to mean 1 over the batch.
-    """
-    if balance <= 0:
-        return F.l1_loss(restored, clean)
-    per_item = (restored - clean).abs().flatten(1).mean(dim=1)
-    error = (degraded - clean).abs().flatten(1).mean(dim=1).clamp_min(BALANCE_FLOOR)
-    weights = error.pow(-balance)
-    return (per_item * (weights / weights.mean())).mean()
 
 
 def compiled(module: torch.nn.Module, mode: str) -> torch.nn.Module:
     """``module`` itself for mode ``"none"``, else ``torch.compile(module, mode=mode)`` (same parameters)."""
     return module if mode == "none" else torch.compile(module, mode=mode)
-
-
-BUDGET_PROBE_STEPS = 60   # a time budget fixes `steps` at step min(warmup_steps, this)
 
 
 def autocast(cfg: TrainConfig, device: torch.device):
@@ -89,29 +40,6 @@ def autocast(cfg: TrainConfig, device: torch.device):
     if (device.type == "cuda" and cfg.amp) or (device.type == "cpu" and cfg.amp_cpu):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
-
-
-def typical_step_time(step_times: list[float]) -> float:
-    """Median wall time of the steps so far, the first third (the DataLoader filling up) left out."""
-    return statistics.median(step_times[len(step_times) // 3:])
-
-
-def last_step(cfg: TrainConfig) -> int:
-    """The step this invocation ends at: ``steps``, or ``stop_after`` when that comes first."""
-    return min(cfg.steps, cfg.stop_after) if cfg.stop_after > 0 else cfg.steps
-
-
-def budget_steps(cfg: TrainConfig, step: int, step_times: list[float], spent_s: float, val_s: float = 0.0) -> int:
-    """The step count that fits ``cfg.time_budget_minutes``, decided after ``step`` steps.
-
-    ``step_times`` are the wall times of the steps so far (see :func:`typical_step_time`);
-    ``spent_s`` is the wall time spent so far, setup included; ``val_s`` the time of one
-    validation, due every ``val_every`` steps. 95% of what is left is planned; the result lies in
-    ``[step + 1, cfg.steps]``.
-    """
-    per_step = typical_step_time(step_times) + val_s / cfg.val_every
-    left = 0.95 * (60 * cfg.time_budget_minutes - spent_s)
-    return max(step + 1, min(cfg.steps, step + int(left / per_step)))
 
 
 def load_encoder(cfg: TrainConfig, device: torch.device):
@@ -174,15 +102,25 @@ def validate(network, encoder, suite, device, batch: int = 8) -> dict:
     return {"val_psnr": float(torch.cat(out).mean()), "val_psnr_input": float(torch.cat(inp).mean())}
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Train to ``cfg.steps``; returns a summary (steps, time, throughput, last validation)."""
-    started = time.monotonic()
-    ddp = Distributed.from_env(cfg.device)
-    device = ddp.device
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True   # fixed patch size: let cuDNN pick its fastest kernels
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+@dataclasses.dataclass
+class Trainee:
+    """What a run trains and steers with: the network, its EMA (None without), the optimiser and
+    the frozen encoder giving d_I (None for uniform guidance) with its record (file, sha256)."""
+    network: torch.nn.Module
+    ema: torch.nn.Module | None
+    optimizer: torch.optim.Optimizer
+    encoder: object | None
+    encoder_record: dict | None
+    guided: bool
+
+    @property
+    def validated(self) -> torch.nn.Module:
+        """What validation measures: the EMA when kept."""
+        return self.ema if self.ema is not None else self.network
+
+
+def build_trainee(cfg: TrainConfig, device: torch.device) -> Trainee:
+    """The network (seeded by ``cfg.seed``), its EMA, AdamW and, for encoder guidance, the encoder."""
     torch.manual_seed(cfg.seed)
     try:
         network = build_network(cfg.model, cfg.model_overrides).to(device)
@@ -192,36 +130,85 @@ def train(cfg: TrainConfig) -> dict:
     guided = cfg.guidance == "encoder" and uses_guidance(network)
     encoder, encoder_record = load_encoder(cfg, device) if guided else (None, None)
     ema = copy.deepcopy(network).requires_grad_(False) if cfg.ema_decay > 0 else None
-    validated = ema if ema is not None else network   # what validation measures: the EMA when kept
     optimizer = torch.optim.AdamW(parameter_groups(network, cfg), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    return Trainee(network, ema, optimizer, encoder, encoder_record, guided)
 
-    run_dir = cfg.run_dir
-    start, elapsed = 0, 0.0
-    folder = resume_point(run_dir, cfg.resume_from) if cfg.resume else None
-    if folder is not None:
-        restored = load_checkpoint(folder, network, optimizer, ema)
-        start, elapsed = restored.step, float(restored.state.get("elapsed_s", 0.0))
-        if cfg.time_budget_minutes > 0 and restored.state.get("budget_steps"):
-            cfg = dataclasses.replace(cfg, steps=int(restored.state["budget_steps"]))
-        trained_with = (restored.state.get("summary") or {}).get("encoder")
-        if guided and trained_with and trained_with.get("sha256") != encoder_record["sha256"]:
-            raise ResumeError(f"{folder} was trained with other encoder adapters (sha256 {trained_with['sha256'][:12]}...) "
-                              f"than {cfg.encoder or 'the shipped default'} ({encoder_record['sha256'][:12]}...); "
-                              "pass encoder=<that file> or start a new run")
-    elif cfg.init_from:
-        init_weights(cfg.init_from, network, ema)
-    model = compiled(ddp.wrap(network, find_unused=uses_guidance(network) and not guided), cfg.compile)
 
+def resume_or_init(cfg: TrainConfig, trainee: Trainee) -> tuple[TrainConfig, int, float]:
+    """Continue from the run's checkpoint (its step, elapsed seconds and fixed step count) when
+    resuming, else load ``init_from`` if set; returns (config, start step, elapsed seconds)."""
+    folder = resume_point(cfg.run_dir, cfg.resume_from) if cfg.resume else None
+    if folder is None:
+        if cfg.init_from:
+            init_weights(cfg.init_from, trainee.network, trainee.ema)
+        return cfg, 0, 0.0
+    restored = load_checkpoint(folder, trainee.network, trainee.optimizer, trainee.ema)
+    if cfg.time_budget_minutes > 0 and restored.state.get("budget_steps"):
+        cfg = dataclasses.replace(cfg, steps=int(restored.state["budget_steps"]))
+    trained_with = (restored.state.get("summary") or {}).get("encoder")
+    record = trainee.encoder_record
+    if trainee.guided and trained_with and trained_with.get("sha256") != record["sha256"]:
+        raise ResumeError(f"{folder} was trained with other encoder adapters (sha256 {trained_with['sha256'][:12]}...) "
+                          f"than {cfg.encoder or 'the shipped default'} ({record['sha256'][:12]}...); "
+                          "pass encoder=<that file> or start a new run")
+    return cfg, restored.step, float(restored.state.get("elapsed_s", 0.0))
+
+
+def optimizer_step(cfg: TrainConfig, trainee: Trainee, model: torch.nn.Module, amp, step: int,
+                   degraded: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """One step on a batch: learning rate of ``step``, d_I, forward, loss, backward, clipping,
+    AdamW, EMA; returns (loss, gradient norm before clipping, learning rate)."""
+    lr = learning_rate(cfg, step)
+    for group in trainee.optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+    d = guidance_vectors(trainee.encoder, degraded)
+    with amp:
+        loss = restoration_loss(model(degraded, d).float(), clean, degraded, cfg.loss_balance)
+    trainee.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(trainee.network.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+    trainee.optimizer.step()
+    if trainee.ema is not None:
+        ema_update(trainee.ema, trainee.network, cfg.ema_decay)
+    return loss, grad_norm, lr
+
+
+def training_data(cfg: TrainConfig, ddp: Distributed):
+    """The patch dataset, this process's batch plan and (process 0 only) the validation suite."""
     dataset = patch_dataset(cfg.photos, cfg.tasks, cfg.patch_size, cfg.seed,
                             {t: cfg.repeat_of(t) for t in cfg.tasks}, cfg.scale_range, cfg.sampler_config)
     plan = BatchPlan(len(dataset), cfg.batch_size, ddp.world_size, ddp.rank, cfg.seed)
     suite = photo_suite(cfg.photos, "val", cfg.tasks, crop=cfg.val_crop, crops_per_photo=cfg.val_crops_per_photo,
                         resize_short=2 * cfg.val_crop, seed=cfg.seed) if ddp.is_main else []
-    log = CsvLog(run_dir / "log.csv", resume_step=start) if ddp.is_main else None
-    info = {"model": cfg.model, "parameters": count_parameters(network), "guidance": cfg.guidance,
+    return dataset, plan, suite
+
+
+def run_record(cfg: TrainConfig, trainee: Trainee, ddp: Distributed) -> dict:
+    """What every checkpoint's summary says about the run: model, data, encoder, hardware."""
+    return {"model": cfg.model, "parameters": count_parameters(trainee.network), "guidance": cfg.guidance,
             "data": f"{cfg.photos} train photos x {', '.join(cfg.tasks)} (synthetic, core.degradations)",
             "patch_size": cfg.patch_size, "init_from": cfg.init_from, "batch_size": cfg.batch_size * ddp.world_size,
-            "encoder": encoder_record, "hardware": hardware(device, ddp.world_size)}
+            "encoder": trainee.encoder_record, "hardware": hardware(ddp.device, ddp.world_size)}
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train to ``cfg.steps``; returns a summary (steps, time, throughput, last validation)."""
+    started = time.monotonic()
+    ddp = Distributed.from_env(cfg.device)
+    device = ddp.device
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True   # fixed patch size: let cuDNN pick its fastest kernels
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    trainee = build_trainee(cfg, device)
+    network, encoder, validated = trainee.network, trainee.encoder, trainee.validated
+    cfg, start, elapsed = resume_or_init(cfg, trainee)
+    model = compiled(ddp.wrap(network, find_unused=uses_guidance(network) and not trainee.guided), cfg.compile)
+
+    run_dir = cfg.run_dir
+    dataset, plan, suite = training_data(cfg, ddp)
+    log = CsvLog(run_dir / "log.csv", resume_step=start) if ddp.is_main else None
+    info = run_record(cfg, trainee, ddp)
     amp = autocast(cfg, device)
 
     curves_at = [-math.inf]
@@ -229,7 +216,7 @@ def train(cfg: TrainConfig) -> dict:
 
     def checkpoint(step: int, last_val: dict) -> None:
         summary = {**info, "steps": step, "train_time_s": round(elapsed, 1), "skipped_images": dataset.skipped, **last_val}
-        save_checkpoint(run_dir, step, network, optimizer, ema, keep=cfg.keep_checkpoints, info=summary,
+        save_checkpoint(run_dir, step, network, trainee.optimizer, trainee.ema, keep=cfg.keep_checkpoints, info=summary,
                         extra={"elapsed_s": elapsed, "config": cfg.to_dict(), "summary": summary, **budget})
         if not cfg.curves_html:
             return
@@ -249,18 +236,7 @@ def train(cfg: TrainConfig) -> dict:
     batches = batch_loader(dataset, plan, start, cfg.steps, cfg.num_workers) if start < last_step(cfg) else ()
     for degraded, clean, _, _ in batches:
         degraded, clean = degraded.to(device, non_blocking=True), clean.to(device, non_blocking=True)
-        lr = learning_rate(cfg, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group.get("lr_scale", 1.0)
-        d = guidance_vectors(encoder, degraded)
-        with amp:
-            loss = restoration_loss(model(degraded, d).float(), clean, degraded, cfg.loss_balance)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
-        optimizer.step()
-        if ema is not None:
-            ema_update(ema, network, cfg.ema_decay)
+        loss, grad_norm, lr = optimizer_step(cfg, trainee, model, amp, step, degraded, clean)
         step += 1
         dt, t0 = time.perf_counter() - t0, time.perf_counter()   # wall time: data, step, last validation
         elapsed += dt
