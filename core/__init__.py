@@ -16,11 +16,10 @@ Public API:
 """
 import os
 
-# Full-resolution feature maps are 100+ MB each and glibc gives every allocation that size fresh
-# pages from the kernel, so page faults cost as much as the convolutions. With this PyTorch flag
-# large CPU tensors are backed by transparent huge pages (512x fewer faults): about 10% off a
-# 512x512 restore here. PyTorch reads it at its first CPU allocation (so it takes effect when
-# ``core`` is imported before any tensor is made); THP_MEM_ALLOC_ENABLE=0 opts out.
+# Back large CPU tensors with transparent huge pages: full-resolution feature maps are 100+ MB
+# and page faults on fresh memory otherwise cost as much as the convolutions. PyTorch reads the
+# flag at its first CPU allocation, hence here; THP_MEM_ALLOC_ENABLE=0 opts out. Measurements:
+# docs/benchmarks.md.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 from .allocator import keep_freed_memory
