@@ -5,11 +5,11 @@ server open a file of its choosing.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import core
 from core.official import is_release
+from core.official.encoder import parse_clip_config
 
 from .config import AppConfig
 
@@ -55,13 +55,5 @@ def check_choice(config: AppConfig, model: str | None) -> str:
 
 
 def clip_config(config: AppConfig) -> dict | None:
-    """``config.clip_config`` parsed (None: ViT-B-32)."""
-    if not config.clip_config:
-        return None
-    try:
-        data = json.loads(config.clip_config)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"VLUNET_CLIP_CONFIG is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError("VLUNET_CLIP_CONFIG must be a JSON object of open_clip.CLIP arguments")
-    return data
+    """``config.clip_config`` (VLUNET_CLIP_CONFIG: JSON text or file) parsed; None: ViT-B-32."""
+    return parse_clip_config(config.clip_config)

@@ -44,6 +44,7 @@ import torch
 from core.guidance import network_convention, resolve_guidance
 from core.metrics import psnr, ssim
 from core.official import crop_to_multiple, is_release
+from core.official.encoder import parse_clip_config
 from core.tiling import apply_padded, apply_tiled
 from training.data.patches import augment, unaugment
 from training.data.suites import set_class
@@ -239,21 +240,6 @@ def load_checkpoint(checkpoint: str, clip_config: dict | None = None):
     return load_network(path), None
 
 
-def read_json_option(value: str | None) -> dict | None:
-    """A JSON object given as text or as the path of a file holding it (None stays None)."""
-    if not value:
-        return None
-    import json
-    text = Path(value).read_text() if not value.lstrip().startswith("{") else value
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--clip-config is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError("--clip-config must be a JSON object (open_clip.CLIP arguments)")
-    return data
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="weights file or shipped name (vlunet-tiny)")
@@ -285,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.guidance == "oracle" and args.encoder == "none":
             raise ValueError("--guidance oracle needs the encoder (its class prompt embeddings); drop --encoder none")
-        network, encoder = load_checkpoint(args.checkpoint, read_json_option(args.clip_config))
+        network, encoder = load_checkpoint(args.checkpoint, parse_clip_config(args.clip_config))
         protocol = args.protocol or ("authors" if encoder is not None else "studio")
         if args.encoder == "none":
             encoder = None

@@ -21,6 +21,23 @@ CLIP_MODEL = "ViT-B-32"
 CLIP_PRETRAINED = "laion2b_s34b_b79k"
 
 
+def parse_clip_config(value: str | None) -> dict[str, Any] | None:
+    """``open_clip.CLIP`` arguments given as JSON text or as the path of a JSON file (None: ViT-B-32's)."""
+    if not value:
+        return None
+    import json
+    from pathlib import Path
+
+    text = value if value.lstrip().startswith("{") else Path(value).read_text()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise OfficialCheckpointError(f"the CLIP config is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise OfficialCheckpointError("the CLIP config must be a JSON object of open_clip.CLIP arguments")
+    return data
+
+
 def authors_encoder_config() -> EncoderConfig:
     """The configuration of the authors' encoder (CLIP ViT-B-32, GELU adapters, dot scoring)."""
     return EncoderConfig(backbone="clip", clip_model=CLIP_MODEL, clip_pretrained=CLIP_PRETRAINED,
@@ -59,4 +76,5 @@ def authors_encoder(clip: torch.nn.Module, adapters: Mapping[str, torch.Tensor])
     return encoder.freeze()
 
 
-__all__ = ["CLIP_MODEL", "CLIP_PRETRAINED", "authors_encoder", "authors_encoder_config", "build_clip"]
+__all__ = ["CLIP_MODEL", "CLIP_PRETRAINED", "authors_encoder", "authors_encoder_config", "build_clip",
+           "parse_clip_config"]
