@@ -1,6 +1,6 @@
 """Command lines of the form ``--config FILE [key=value ...]``: a YAML mapping of defaults, then overrides.
 
-    python -m training.train_restorer --config training/configs/vlunet-tiny.yaml steps=10 model_overrides.dim=16
+    python -m training.train_restorer --config training/configs/base/cpu.yaml name=mine steps=10 model_overrides.dim=16
     python -m training.train_encoder --config training/configs/encoder_offline.yaml epochs=5 encoder.backbone=clip
 
 Values are parsed as YAML (``5``, ``true``, ``[a, b]``, ``{dim: 8}``, ``null``); a dotted key sets a

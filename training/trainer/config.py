@@ -1,6 +1,6 @@
 """Typed training configuration: a YAML file of defaults, then ``key=value`` overrides.
 
-    python -m training.train_restorer --config training/configs/vlunet-tiny.yaml steps=10 batch_size=4
+    python -m training.train_restorer --config training/configs/base/cpu.yaml name=mine steps=10 batch_size=4
 
 Values are parsed as YAML (``5``, ``true``, ``[a, b]``, ``{dim: 8}``; see
 :mod:`training.config_files`). Every field is checked against its declared type; an unknown key,
