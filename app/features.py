@@ -57,7 +57,7 @@ class StageView:
 
     @property
     def caption(self) -> str:
-        return f"{self.index} · {self.title} · r={self.step:.3g}"
+        return f"{self.index} · {self.title}"
 
 
 def pool(maps: torch.Tensor, max_side: int) -> torch.Tensor:

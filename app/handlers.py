@@ -1,10 +1,14 @@
-"""The studio's work as plain functions (no gradio here): restore, unfolding view, atlas view.
+"""The studio's work as plain functions (no gradio here): restore, and (from :mod:`app.views`) the
+Unfolding and atlas views.
 
 The UI in :mod:`app.ui` wires these to components and turns their one-line errors
 (:class:`app.uploads.UploadError`, ``ValueError``, :class:`app.state.ModelUnavailableError`) into messages.
+Every restore writes one line to the ``app.requests`` logger (:func:`log_request`): size, model,
+detected class, steering, seconds and outcome; never the image or its name.
 """
 from __future__ import annotations
 
+import logging
 import queue
 import re
 import tempfile
@@ -24,10 +28,11 @@ import core
 from core.degradations import CANONICAL
 
 from . import plots
-from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
-from .features import StageView, compact_stages, render_stage
+from .features import StageView
+from .jobs import Cancelled, Job, cancel_points
 from .models import check_choice
 from .state import ModelHolder
+from .steering import WordsReading, detection_belief, read_words, words_note
 from .uploads import UploadError, browser_shows_as_read, check_upload, load_upload
 
 GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "uniform")] + \
@@ -37,6 +42,9 @@ GUIDANCE_VALUES = tuple(value for _, value in GUIDANCE_CHOICES)
 MAX_TEXT = 300  # characters of a description (the text tower reads 77 tokens at most)
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "vlunet-studio"
 Progress = Callable[..., None]
+STALE_AFTER = 5.0   # seconds a restore's stream may go unread before the job counts as abandoned
+BEAT = 1.0          # a waiting or running restore yields a note at least this often (see Job.seen)
+log = logging.getLogger("app.requests")
 
 
 @dataclass
@@ -58,11 +66,16 @@ class Session:
     guidance: str = ""
     embedding: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     stages: list[StageView] | None = field(default=None, repr=False)
+    output_path: str | None = None
+    thumbs: tuple[np.ndarray | None, np.ndarray | None] | None = field(default=None, repr=False)
+    key_names: list[str] | None = None
 
 
 @dataclass
 class RestoreOutcome:
-    """``before`` is the uploaded file, ``after`` the restored image, written to ``png_path``."""
+    """``before`` is the uploaded file, ``after`` the restored image, written to ``png_path``;
+    ``details`` is what the API returns as JSON (:func:`details`), ``steering_note`` the Markdown
+    beside the result (what the words read as, how sure the detector is)."""
 
     before: str
     after: Image.Image
@@ -70,6 +83,8 @@ class RestoreOutcome:
     chart: go.Figure
     summary: str
     session: Session
+    details: dict = field(default_factory=dict)
+    steering_note: str = ""
 
 
 def guidance_argument(choice: str | None, text: str | None) -> str:
@@ -140,12 +155,15 @@ def _describe(guidance: str, probabilities: dict[str, float]) -> str:
 
 
 def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
-            tiling: str | None = "auto", progress: Progress | None = None, model: str | None = None) -> RestoreOutcome:
+            tiling: str | None = "auto", progress: Progress | None = None, model: str | None = None,
+            job: Job | None = None) -> RestoreOutcome:
     """Restore the uploaded file at ``path`` (no stage trace: see :func:`record_stages`).
 
     The file is checked from its header (:func:`check_upload`) and decoded once; an animated
     GIF/PNG/WebP is restored from its first frame (the summary says so), EXIF orientation is
     applied (the result is upright), alpha is carried over, 16-bit inputs are scaled to [0, 1].
+    ``job``: checked after every tile and before every unfolding stage; a cancelled job raises
+    :class:`app.jobs.Cancelled` there.
     """
     start = time.perf_counter()
     degradation, tile = guidance_argument(choice, text), tile_argument(tiling)
@@ -161,12 +179,16 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     untiled = tile == 0
 
     def on_tile(done: int, total: int) -> None:
+        if job is not None:
+            job.progress = f"tile {done}/{total}"
+            job.check()
         if progress:
             progress(0.1 + 0.85 * done / total, desc=f"Tile {done}/{total}")
 
     if progress:
         progress(0.1, desc="Restoring")
-    result = restorer.restore(image, degradation=degradation, tile=tile, progress=on_tile)
+    with cancel_points(restorer.network, job):
+        result = restorer.restore(image, degradation=degradation, tile=tile, progress=on_tile)
     width, height = result.image.size  # upright (EXIF orientation applied)
     png = _save_png(result.image, path)
     before = path if browser_shows_as_read(path, image, info) else \
@@ -174,172 +196,136 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     trace_limit = min(holder.config.trace_max_pixels, restorer.untiled_limit)
     traceable = untiled and width * height <= trace_limit
     session = Session(input_path=path, model=model, degradation=degradation, traceable=traceable,
-                      guidance=result.guidance)
+                      guidance=result.guidance, output_path=png)
     if traceable:
         session.trace_note = (f"Open this tab, or press *Show the stages*, to record the eight stages of the last "
                               f"restore ({width}×{height}).")
     else:
         session.trace_note = (f"The last image ({width}×{height}) was restored in tiles: the stage trace needs one untiled "
                               f"pass, recorded up to {trace_limit / 1e6:.2f} MP with tiling on Auto or Off.")
+    words = read_words(restorer.encoder, degradation) if result.guidance.startswith("text:") else None
+    seconds = time.perf_counter() - start
     t = result.timings
     tiles = "untiled" if untiled else f"tiles of {tile} px"
-    summary = (f"**Restored {width}×{height}** in **{time.perf_counter() - start:.2f} s** "
+    summary = (f"**Restored {width}×{height}** in **{seconds:.2f} s** "
                f"(encoder {t['encoder']:.2f} s, network {t['network']:.2f} s, {tiles}) · "
                f"{_describe(result.guidance, result.degradation)}")
     if info.animated:
         summary += f" · animated {info.format or 'image'}: its first frame was restored"
     if not was_loaded:
         summary += f" · model loaded in {holder.load_times.get(model, 0.0):.1f} s (first request)"
+    unsure, belief = detection_belief(result.degradation)
+    note = words_note(words)
+    if result.degradation and unsure:
+        note = (note + "\n\n" if note else "") + f"The detector is **{belief}**: check the chart, or choose the type."
     return RestoreOutcome(before, result.image, png, plots.degradation_bars(result.degradation, result.guidance),
-                          summary, session)
+                          summary, session, details(result.degradation, result.guidance, words, (width, height),
+                                                    model, seconds), note)
+
+
+def details(probabilities: dict[str, float], guidance: str, words: WordsReading | None, size: tuple[int, int],
+            model: str, seconds: float) -> dict:
+    """What the API returns beside the image: detected probabilities (JSON numbers), the detector's
+    top class and whether it is unsure, the steering used and what the user's words read as."""
+    unsure, belief = detection_belief(probabilities)
+    top = max(probabilities, key=probabilities.get) if probabilities else None
+    return {"size": list(size), "model": model, "detected": top, "unsure": unsure, "belief": belief,
+            "probabilities": {k: round(v, 6) for k, v in probabilities.items()}, "steering": guidance,
+            "words": words.as_dict() if words else None, "seconds": round(seconds, 3)}
+
+
+def log_request(size: tuple[int, int] | None, model: str | None, guidance: str, outcome: str, seconds: float,
+                probabilities: dict[str, float] | None = None) -> None:
+    """One line per restore on the ``app.requests`` logger: size, model, detected class, steering,
+    seconds and outcome (ok, cancelled, refused, failed). The user's words are cut to 60 characters."""
+    top = max(probabilities, key=probabilities.get) if probabilities else "-"
+    detected = f"{top}:{probabilities[top]:.2f}" if probabilities else "-"
+    steering = guidance if not guidance.startswith("text:") else f"text:{guidance[5:65]!r}"
+    log.info("restore size=%s model=%s detected=%s steering=%s seconds=%.2f outcome=%s",
+             f"{size[0]}x{size[1]}" if size else "-", Path(model).name if model else "-", detected, steering,
+             seconds, outcome)
+
+
+def _waiting_note(ahead: int, seconds: float | None, own: float | None) -> str:
+    people = "1 restore is" if ahead == 1 else f"{ahead} restores are"
+    wait = f", about {seconds + (own or 0):.0f} s until yours is done" if seconds is not None else ""
+    return f"Waiting for the model: {people} ahead of yours{wait}. *Cancel* gives up your place."
 
 
 def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
-                  tiling: str | None = "auto", poll: float = 0.25, model: str | None = None) -> Iterator[str | RestoreOutcome]:
-    """:func:`restore` on the model thread (:meth:`ModelHolder.submit`), as a stream: a one-line
-    Markdown note that the restore started (with what it should cost, once the model has been
-    timed on this machine), a note each time tiles are done (checked every ``poll`` seconds), and
-    last the :class:`RestoreOutcome`.
+                  tiling: str | None = "auto", poll: float = 0.25, model: str | None = None,
+                  session: str | None = None) -> Iterator[str | RestoreOutcome]:
+    """:func:`restore` as a job in the model thread's line (:attr:`ModelHolder.line`), as a stream:
+    one-line Markdown notes (its place in the line and an estimate while it waits, "Restoring
+    512×512…" when it starts, the tiles done; one at least every :data:`BEAT` seconds), and last
+    the :class:`RestoreOutcome`.
 
-    The arguments and the file's header are checked before the first note, so a refused upload
-    raises its one-line error with nothing yielded. The studio shows the notes in place of a
-    progress bar: gradio's progress display redraws the page on every animation frame while it is
-    up, and a browser on the same two cores then slows the network by a fifth or more.
+    The job belongs to ``session`` (Cancel and a closed tab cancel that session's jobs). Each time
+    the stream is resumed the job is marked as seen: a stream nobody reads for :data:`STALE_AFTER`
+    seconds (its client went away) stops the job at its next tile or stage. A cancelled restore
+    raises :class:`app.jobs.Cancelled`. The arguments and the file's header are checked before the
+    first note, so a refused upload raises its one-line error with nothing yielded. Writes one log
+    line (:func:`log_request`) however it ends.
     """
-    guidance_argument(choice, text)
-    tile_argument(tiling)
-    model = check_choice(holder.config, model)
-    width, height = check_upload(path, holder.config).size
-    started = f"Restoring {width}×{height}…"
-    if holder.is_loaded(model):
-        restorer = holder.get(model)
-        cost = restorer.estimate_seconds(height, width) if tile_argument(tiling) is None else None
-        yield started + (f" (about {cost:.0f} s on this machine)" if cost and cost >= 2 else "")
-    else:
-        yield started + " (loading the model first)"
-    notes: queue.SimpleQueue[str] = queue.SimpleQueue()
-    future = holder.submit(restore, holder, path, choice, text, tiling,
-                           lambda fraction, desc="": notes.put(desc), model)
-    while True:
-        try:
-            outcome = future.result(timeout=poll)
-            break
-        except FutureTimeout:
-            latest = None
-            while not notes.empty():
-                latest = notes.get()
-            if latest and latest.startswith("Tile"):
-                yield f"{started} {latest.lower()} done"
-    yield outcome
-
-
-def record_stages(holder: ModelHolder, session: Session | None) -> list[StageView] | None:
-    """The drawn stages of the session's last restore, recorded on first call (then kept).
-
-    Runs the network once more on the same file with the same steering and ``trace=True``
-    (auto-detection gives the same d_I again: the encoder is deterministic), pools and draws
-    each stage (:func:`app.features.compact_stages`) and lets the full-size maps go. None, with
-    ``session.trace_note`` saying why, when there is no restore, it was tiled, or the file is gone.
-    """
-    if session is None or session.stages is not None or not session.traceable:
-        return session.stages if session else None
     start = time.perf_counter()
+    size, outcome, probabilities, guidance, job = None, "failed", None, str(choice or "auto"), None
     try:
-        image, _ = load_upload(session.input_path, holder.config)
-        result = holder.get(session.model).restore(image, degradation=session.degradation, tile=0, trace=True)
-        session.stages = [render_stage(c) for c in compact_stages(result.stages)]
-        del result
-    except (UploadError, FileNotFoundError) as exc:
-        session.traceable = False
-        session.trace_note = f"The last image cannot be read again ({exc}): restore it again to look inside."
-        return None
-    session.trace_note = (f"The eight stages of the last restore, recorded in {time.perf_counter() - start:.1f} s "
-                          "(one more pass of the network with every stage's maps kept).")
-    return session.stages
+        guidance = guidance_argument(choice, text)
+        tile = tile_argument(tiling)
+        model = check_choice(holder.config, model)
+        size = check_upload(path, holder.config).size
+        width, height = size
+        started = f"Restoring {width}×{height}…"
+        cost = None
+        if holder.is_loaded(model):
+            restorer = holder.get(model)
+            cost = restorer.estimate_seconds(height, width) if tile is None else None
+            started += f" (about {cost:.0f} s on this machine)" if cost and cost >= 2 else ""
+        else:
+            started += " (loading the model first)"
+        job = Job(session=session, estimate=cost, stale_after=STALE_AFTER)
+        notes: queue.SimpleQueue[str] = queue.SimpleQueue()
+        future = holder.line.submit(job, restore, holder, path, choice, text, tiling,
+                                    lambda fraction, desc="": notes.put(desc), model, job)
+        ahead = holder.line.ahead(job)
+        last, last_at = (started if job.started is not None or not ahead[0] else _waiting_note(*ahead, cost)), \
+            time.perf_counter()
+        yield last
+        while True:
+            job.seen()
+            try:
+                result = future.result(timeout=poll)
+                break
+            except FutureTimeout:
+                if job.started is None:
+                    note = _waiting_note(*holder.line.ahead(job), cost)
+                else:
+                    latest = None
+                    while not notes.empty():
+                        latest = notes.get()
+                    note = f"{started} {latest.lower()} done" if latest and latest.startswith("Tile") else \
+                        (last if last and last.startswith(started) else started)
+                if note != last or time.perf_counter() - last_at >= BEAT:
+                    last, last_at = note, time.perf_counter()
+                    yield note
+        probabilities, guidance, outcome = result.details.get("probabilities"), result.session.guidance, "ok"
+        yield result
+    except Cancelled:
+        outcome = "cancelled"
+        raise
+    except GeneratorExit:   # the stream was closed before the end: stop the work too
+        outcome = "abandoned"
+        if job is not None:
+            job.cancel("the page went away")
+        raise
+    except (UploadError, ValueError, FileNotFoundError):
+        outcome = "refused"
+        raise
+    finally:
+        log_request(size, model if isinstance(model, str) else None, guidance, outcome,
+                    time.perf_counter() - start, probabilities)
 
 
-def stage_labels(stages: list[StageView]) -> list[str]:
-    return [f"{s.index} {s.title}" for s in stages]
-
-
-def unfolding_overview(session: Session | None) -> tuple[list, go.Figure, go.Figure, str]:
-    """Gallery items (after-proximal thumbnail, caption) for all stages, the two stage plots, a note
-    (the stages :func:`record_stages` drew; nothing is recorded here)."""
-    if session is None or not session.stages:
-        note = session.trace_note if session else Session().trace_note
-        return [], plots.empty_figure(note, 340), plots.empty_figure(note, 340), note
-    stages = session.stages
-    gallery = [(s.after_proximal, s.caption) for s in stages]
-    return (gallery, weights_figure(stages, None), changes_figure(stages, None), session.trace_note)
-
-
-def weights_figure(stages: list[StageView], selected: int | None) -> go.Figure:
-    width = max(len(s.weights) for s in stages)
-    matrix = np.stack([np.pad(s.weights, (0, width - len(s.weights))) for s in stages])
-    return plots.weights_heatmap(matrix, stage_labels(stages), selected)
-
-
-def changes_figure(stages: list[StageView], selected: int | None) -> go.Figure:
-    return plots.stage_changes(stage_labels(stages), [s.change_gradient for s in stages],
-                               [s.change_proximal for s in stages], [s.step for s in stages], selected)
-
-
-def stage_detail(session: Session | None, index: int) -> tuple[np.ndarray | None, np.ndarray | None,
-                                                               np.ndarray | None, str, go.Figure, go.Figure]:
-    """Stage ``index`` (1..8): after-gradient, after-proximal and correction images, its text, both plots."""
-    if session is None or not session.stages:
-        note = session.trace_note if session else Session().trace_note
-        return None, None, None, note, plots.empty_figure(note, 340), plots.empty_figure(note, 340)
-    stages = session.stages
-    i = min(max(int(index), 1), len(stages)) - 1
-    s = stages[i]
-    h, w = s.resolution
-    top = int(np.argmax(s.weights))
-    text = (f"### Stage {s.index} of {len(stages)}: {s.title}\n"
-            f"Level {s.level} · features {w}×{h}×{s.channels} · learned step **r = {s.step:.4g}** · "
-            f"heaviest key **{top + 1}** ({s.weights[top]:.0%}) · gradient step changes the estimate by "
-            f"**{s.change_gradient:.1%}**, the proximal step by **{s.change_proximal:.1%}**.")
-    return (s.after_gradient, s.after_proximal, s.correction, text,
-            weights_figure(stages, i), changes_figure(stages, i))
-
-
-def image_embedding(restorer: core.Restorer, path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(raw, adapted) encoder embeddings of the image at ``path`` (1-D float32 each)."""
-    rgb, _ = core.read_image(path, max_pixels=restorer.max_pixels)
-    with torch.inference_mode():
-        raw = restorer.encoder.encode_image_raw(rgb[None].to(restorer.device))
-        adapted = restorer.encoder.adapt_image(raw)
-    return raw[0].float().cpu().numpy(), adapted[0].float().cpu().numpy()
-
-
-def atlas_figures(atlas: Atlas | None, session: Session | None = None, holder: ModelHolder | None = None,
-                  project: bool = False) -> tuple[go.Figure, go.Figure, str]:
-    """Both UMAP scatters; with ``project`` the last restored image is placed in both as a star."""
-    if atlas is None:
-        msg = "No atlas table configured."
-        return plots.empty_figure(msg, 520), plots.empty_figure(msg, 520), msg
-    try:
-        maps = atlas.maps()
-    except (AtlasUnavailableError, AtlasTableError) as exc:
-        msg = str(exc)
-        return plots.empty_figure(msg, 520), plots.empty_figure(msg, 520), f"⚠️ {msg}"
-    user_before = user_after = None
-    note = (f"{int((maps.before['kind'] == 'image').sum())} degraded crops; "
-            f"{int((maps.after['kind'] == 'prompt').sum())} prompts in the fine-tuned map (diamonds). "
-            "Filled circles: validation photos, open circles: training photos.")
-    if project and session is not None and session.input_path:
-        try:
-            restorer = holder.get(session.model) if holder is not None else None
-            if restorer is None or restorer.encoder is None:
-                note += " Your image cannot be placed: no degradation encoder is loaded."
-            else:
-                if session.embedding is None:
-                    session.embedding = image_embedding(restorer, session.input_path)
-                user_before, user_after = atlas.project(*session.embedding)
-                note += " ★ marks your last restored image."
-        except (AtlasTableError, ValueError, FileNotFoundError, RuntimeError) as exc:
-            note += f" Your image cannot be placed: {exc}"
-    elif project:
-        note += " Restore an image to see where it falls (★)."
-    return (plots.atlas_scatter(maps.before, "Before fine-tuning: frozen backbone embeddings", user_before),
-            plots.atlas_scatter(maps.after, "After fine-tuning: adapted embeddings and prompts", user_after), note)
+from .views import (  # noqa: E402  (the Unfolding and atlas views, kept importable from here)
+    atlas_figures, changes_figure, image_embedding, record_stages, stage_detail, stage_labels, unfolding_overview,
+    weights_figure)

@@ -16,7 +16,8 @@ FONT = dict(family="Inter, system-ui, sans-serif", size=13)
 
 
 def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10), font=FONT, template="plotly_white", **kw)
+    kw.setdefault("margin", dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(height=height, font=FONT, template="plotly_white", **kw)
     return fig
 
 
@@ -30,38 +31,64 @@ def empty_figure(message: str, height: int = 300) -> go.Figure:
     return _layout(fig, height)
 
 
-def degradation_bars(probabilities: dict[str, float], guidance: str = "") -> go.Figure:
-    """Horizontal bars of the seven detected-degradation probabilities (the top one highlighted)."""
+def percent(p: float) -> str:
+    """A probability as the chart writes it: "<1 %" and ">99 %" rather than a rounded 0 or 100."""
+    if p >= 0.995:
+        return f"{p:.1%}" if p < 0.9995 else ">99.9 %"
+    if p < 0.01:
+        return "<1 %" if p >= 0.0005 else "<0.1 %"
+    return f"{p:.0%}"
+
+
+def degradation_bars(probabilities: dict[str, float], guidance: str = "", unsure_below: float = 0.8) -> go.Figure:
+    """Horizontal bars of the seven detected-degradation probabilities as the encoder gives them
+    (softmax of its class scores, uncalibrated), the top one coloured; a title that says "unsure"
+    when the top class has less than ``unsure_below``, and a footnote saying what the numbers are."""
     if not probabilities:
         return empty_figure("No degradation encoder loaded: restored with uniform retrieval", 300)
     names = [n for n in CANONICAL if n in probabilities]
     values = [probabilities[n] for n in names]
-    top = names[int(np.argmax(values))]
+    order = np.argsort(values)[::-1]
+    top, second = names[order[0]], names[order[1]]
+    unsure = probabilities[top] < unsure_below
     fig = go.Figure(go.Bar(
         x=values, y=[DISPLAY.get(n, n) for n in names], orientation="h",
-        marker_color=[COLORS.get(n, "#888") if n == top else "#d9d9d9" for n in names],
-        text=[f"{v:.0%}" for v in values], textposition="outside", cliponaxis=False,
-        hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
-    fig.update_xaxes(range=[0, 1.12], tickformat=".0%", showgrid=True)
+        marker_color=[COLORS.get(n, "#888") if n == top or (unsure and n == second) else "#d9d9d9" for n in names],
+        text=[percent(v) for v in values], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig.update_xaxes(range=[0, 1.22], tickformat=".0%", showgrid=True)
     fig.update_yaxes(autorange="reversed")
-    title = f"Detected: {DISPLAY.get(top, top)} ({probabilities[top]:.0%})"
+    if unsure:
+        title = f"Unsure: {DISPLAY.get(top, top)} {percent(probabilities[top])} or {DISPLAY.get(second, second)}"
+    else:
+        title = f"Detected: {DISPLAY.get(top, top)} ({percent(probabilities[top])})"
     if guidance and guidance != "auto":
-        title += f" · steered by {guidance}"
-    return _layout(fig, 300, title=dict(text=title, font=dict(size=14)))
+        steered = guidance.split(":", 1)[-1]
+        title += f"<br><sub>steered by {DISPLAY.get(steered, steered[:30])}, not by this detection</sub>"
+    fig.add_annotation(text="the encoder's own scores, not calibrated: trained on synthetic defects, it is often "
+                            "too sure on real photos", showarrow=False, x=0, y=-0.16, xref="paper", yref="paper",
+                       xanchor="left", font=dict(size=10, color="#777"))
+    return _layout(fig, 300, title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=60, b=34))
 
 
-def weights_heatmap(weights: np.ndarray, stage_labels: Sequence[str], selected: int | None = None) -> go.Figure:
-    """Stages x keys heatmap of the retrieval weights (8 x de_dim), the selected stage outlined."""
+def weights_heatmap(weights: np.ndarray, stage_labels: Sequence[str], selected: int | None = None,
+                    key_names: Sequence[str] | None = None) -> go.Figure:
+    """Stages x keys heatmap of the retrieval weights (8 x de_dim), the selected stage outlined; each
+    key named by the class that retrieves it most (``key_names``, see :func:`app.views.key_roles`)."""
     n_keys = weights.shape[1]
+    columns = [f"key {i + 1}" + (f"<br>{key_names[i]}" if key_names and i < len(key_names) else "") for i in range(n_keys)]
     fig = go.Figure(go.Heatmap(
-        z=weights, x=[f"key {i + 1}" for i in range(n_keys)], y=list(stage_labels), colorscale="Viridis",
+        z=weights, x=columns, y=list(stage_labels), colorscale="Viridis",
         zmin=0, zmax=max(float(weights.max()), 1e-6), texttemplate="%{z:.2f}", textfont=dict(size=11),
         hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>", colorbar=dict(title="weight", thickness=12)))
     if selected is not None:
         fig.add_shape(type="rect", x0=-0.5, x1=n_keys - 0.5, y0=selected - 0.5, y1=selected + 0.5,
                       line=dict(color="#e6550d", width=3))
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, 340, title=dict(text="Retrieval weights over the degradation key database", font=dict(size=14)))
+    title = "Retrieval weights over the degradation key database"
+    if key_names:
+        title += "<br><sub>each key named by the class whose prompt retrieves it most</sub>"
+    return _layout(fig, 360, title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=64, b=10))
 
 
 def stage_changes(labels: Sequence[str], gradient: Sequence[float], proximal: Sequence[float],
@@ -103,16 +130,21 @@ def atlas_scatter(points, title: str, user: tuple[float, float] | None = None) -
                               "<br>predicted %{customdata[2]}<extra></extra>"))
     if len(prompts):
         fig.add_trace(go.Scatter(
-            x=prompts["x"], y=prompts["y"], mode="markers", name="prompts",
+            x=prompts["x"], y=prompts["y"], mode="markers", name="class prompts (text)",
             marker=dict(symbol="diamond", size=10, color=[COLORS.get(d, "#888") for d in prompts["degradation"]],
                         line=dict(color="black", width=1)),
-            customdata=np.stack([prompts["text"], prompts["degradation"], prompts["split"]], axis=1),
-            hovertemplate="<b>“%{customdata[0]}”</b><br>%{customdata[1]} · %{customdata[2]}<extra></extra>"))
-    if user is not None:
+            customdata=np.stack([prompts["text"], [DISPLAY.get(d, d) for d in prompts["degradation"]],
+                                 prompts["split"]], axis=1),
+            hovertemplate="prompt <b>“%{customdata[0]}”</b><br>%{customdata[1]}<extra></extra>"))
+        for name, rows in prompts.groupby("degradation"):   # one label per class, at its prompts' centre
+            fig.add_annotation(x=float(rows["x"].mean()), y=float(rows["y"].mean()), text=f"“{DISPLAY.get(name, name)}”",
+                               showarrow=True, arrowhead=0, ax=0, ay=-18, font=dict(size=10, color="#333"),
+                               bgcolor="rgba(255,255,255,0.75)")
+    if user is not None:   # black and gold: no class uses either; drawn open so a small cluster stays visible
         fig.add_trace(go.Scatter(
             x=[user[0]], y=[user[1]], mode="markers+text", name="your image", text=["your image"],
-            textposition="top center", marker=dict(symbol="star", size=20, color="#e6550d",
-                                                   line=dict(color="black", width=1.5)),
+            textposition="top center", textfont=dict(color="black", size=12),
+            marker=dict(symbol="star", size=22, color="rgba(255,215,0,0.55)", line=dict(color="black", width=2)),
             hovertemplate="your image<extra></extra>"))
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
     fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor="x")

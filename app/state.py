@@ -13,6 +13,7 @@ from core.encoder import BackboneUnavailableError, DegradationEncoder, EncoderAs
 from core.official import is_release
 
 from .config import AppConfig
+from .jobs import Line
 from .models import check_choice, clip_config, default_model, label
 
 
@@ -66,6 +67,7 @@ class ModelHolder:
         self.notes: dict[str, str] = {}
         self.load_times: dict[str, float] = {}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlunet-model")
+        self.line = Line(self.submit)   # the jobs for that thread: positions, estimates, cancelling
 
     def is_loaded(self, model: str | None = None) -> bool:
         return (model or self.default) in self._restorers

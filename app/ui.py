@@ -1,27 +1,30 @@
 """Layout and wiring of the studio: ``build_demo()`` makes the Blocks, loads nothing.
 
-Endpoints (``gradio_client``; every event has an ``api_name``):
+Endpoints (``gradio_client``; every event has an ``api_name``; docs/studio.md has examples):
 
-* ``/restore`` (image file, guidance, text, tiling) -> (before/after pair, degradation chart,
-  summary Markdown, full-resolution PNG). ``guidance``: "auto", "uniform", a canonical name
-  ("noise_15", "noise_25", "noise_50", "haze", "rain", "blur", "low_light") or "text" (then
-  ``text`` is the description, e.g. "remove the fog"); ``tiling``: "auto", "off", "256", "512".
+* ``/restore`` (``image``, ``degradation="auto"``, ``text=""``, ``tiling="auto"``, ``model``) ->
+  (``restored``: the full-resolution PNG, ``details``: JSON with the detected probabilities, whether
+  the detector is unsure, the steering and what the words read as, ``summary``: Markdown).
+  ``degradation``: "auto", "uniform", a canonical name ("noise_15", "noise_25", "noise_50", "haze",
+  "rain", "blur", "low_light") or "text" (then ``text`` is the description, e.g. "remove the fog");
+  ``tiling``: "auto", "off", "256", "512"; ``model``: one the page lists (default: the studio's).
   Any PIL-readable photo (JPEG, PNG, WebP, GIF, BMP, TIFF; 8 or 16 bit, palette, CMYK, alpha);
   EXIF orientation is applied, alpha carried over, an animated file restored from its first frame
   (the summary says so). Refused with a one-line reason before any pixel is decoded: empty files,
   non-images, SVG, more than ``max_pixels`` (decompression bombs included), sides more than
   ``max_aspect`` apart; damaged or truncated data is refused when decoding. The event streams:
   ``Client.predict`` returns the final result, while ``Client.submit`` also yields the notes shown
-  while it runs (the summary reads "Restoring 512×512…", then the tiles done; the other outputs are
-  left as they were).
-* ``/status`` -> what model is loaded (or why none is); the Unfolding and atlas events are
-  documented as UI-only.
+  while it runs (its place in the line while it waits, then "Restoring 512×512…", then the tiles
+  done; the other outputs are left as they were). A client that goes away stops its restore at the
+  next tile or stage (:mod:`app.jobs`).
+* ``/status`` -> what model is loaded (or why none is); the page's own events (its restore, Cancel,
+  the contact sheet, the Unfolding and atlas views) are undocumented.
 """
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import gradio as gr
@@ -32,22 +35,69 @@ from . import handlers, plots
 from .atlas import Atlas, default_table_path
 from .atlas_photos import AtlasBook
 from .config import ROOT, AppConfig
+from .jobs import Cancelled, Job
 from .models import model_choices
 from .state import ModelHolder, ModelUnavailableError
+from .steering import contact_sheet
+from .uploads import UploadError, check_upload, load_upload
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 CSS = """
 .gradio-container {max-width: 1400px !important; margin: auto;}
-#studio-title h1 {margin-bottom: 0.1em;}
-#studio-status {font-size: 0.92em; opacity: 0.85;}
-#stage-gallery .caption-label {font-size: 0.78em;}
-.explain {font-size: 0.92em; opacity: 0.9;}
+#studio-title h2 {margin: 0;}
+#studio-title p, #studio-status p {margin: 0;}
+#studio-status {font-size: 0.9em; opacity: 0.85;}
+#stage-gallery .caption-label {font-size: 0.78em; white-space: normal; overflow: visible; text-overflow: clip;}
+#stage-gallery .thumbnail-item.selected, #stage-gallery button.selected {outline: 3px solid #e6550d;}
+#restore-summary p {margin: 0.2em 0;}
+.explain {font-size: 0.9em; opacity: 0.9;}
+#before-after:focus-within {outline: 2px solid #4292c6;}
+@media (max-width: 700px) {#studio-tabs button[role=tab] {font-size: 0.85em; padding: 4px 6px;}}
 """
-INTRO = ("# VLU-Net Studio\nAll-in-one photo restoration with a vision-language deep unfolding network "
-         "(VLU-Net, CVPR 2025): drop a noisy, hazy, rainy, blurred or dark photo, see what was detected, "
-         "steer it with words, and look inside each of the eight unfolding stages.")
+# The compare view's handle follows the arrow keys (Shift: larger steps) once the view has focus
+# (Tab or a click), Home/End go to either side: gradio's ImageSlider takes only the mouse. It is
+# moved as a drag would move it, with pointer events on its handle.
+KEYS_JS = """
+() => {
+  document.addEventListener('keydown', (e) => {
+    const view = e.target.closest && e.target.closest('#before-after');
+    if (!view || !['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) return;
+    const box = view.querySelector('img').getBoundingClientRect();
+    const now = parseFloat(view.dataset.handle || '50');
+    const step = e.shiftKey ? 10 : 2;
+    const next = e.key === 'Home' ? 0 : e.key === 'End' ? 100 :
+        Math.min(100, Math.max(0, now + (e.key === 'ArrowLeft' ? -step : step)));
+    view.dataset.handle = next;
+    const handle = view.querySelector('.slider-wrap, [role=slider], .handle, .outer') || view;
+    const at = (p) => ({clientX: box.left + box.width * p / 100, clientY: box.top + box.height / 2, bubbles: true});
+    handle.dispatchEvent(new PointerEvent('pointerdown', at(now)));
+    handle.dispatchEvent(new MouseEvent('mousedown', at(now)));
+    window.dispatchEvent(new PointerEvent('pointermove', at(next)));
+    document.dispatchEvent(new MouseEvent('mousemove', at(next)));
+    window.dispatchEvent(new PointerEvent('pointerup', at(next)));
+    document.dispatchEvent(new MouseEvent('mouseup', at(next)));
+    view.setAttribute('aria-valuenow', String(next));
+    e.preventDefault();
+  });
+  const mark = () => {
+    const view = document.querySelector('#before-after');
+    if (view && !view.hasAttribute('tabindex')) {
+      view.setAttribute('tabindex', '0');
+      view.setAttribute('role', 'slider');
+      view.setAttribute('aria-label', 'Before / after: arrow keys move the handle');
+      view.setAttribute('aria-valuemin', '0'); view.setAttribute('aria-valuemax', '100');
+      view.setAttribute('aria-valuenow', '50');
+    }
+  };
+  new MutationObserver(mark).observe(document.body, {childList: true, subtree: true});
+  mark();
+}
+"""
+INTRO = ("## VLU-Net Studio\nAll-in-one restoration with a vision-language deep unfolding network (VLU-Net, "
+         "CVPR 2025): drop a noisy, hazy, rainy, blurred or dark photo, see what was detected, steer it with words, "
+         "look inside the eight unfolding stages.")
 UNFOLDING_HELP = (
     "Each stage is one step of proximal gradient descent in feature space: **z = x − r·Φᵀ(Φ(x, key) − y)** "
     "(the gradient step, steered by the degradation key retrieved with d_I), then **x = prox(z)** "
@@ -72,7 +122,7 @@ def launch_kwargs(config: AppConfig | None = None) -> dict:
                Path(config.cache_dir)]
     return dict(max_file_size=config.max_file_bytes, share=False, allowed_paths=[],
                 blocked_paths=[str(p.resolve()) for p in blocked], state_session_capacity=config.state_sessions,
-                theme=gr.themes.Soft(), css=CSS, footer_links=["api", "gradio"])
+                theme=gr.themes.Soft(), css=CSS, js=KEYS_JS, footer_links=["api", "gradio"])
 
 
 def upload_path(payload) -> str | None:
@@ -93,21 +143,19 @@ def upload_path(payload) -> str | None:
     return payload.get("path")
 
 
-def _message(fn: Callable) -> Callable:
-    """Run a streaming handler (a generator), turning its one-line errors into a visible message."""
-    @functools.wraps(fn)
-    def streamed(*args, **kwargs):
-        try:
-            yield from fn(*args, **kwargs)
-        except ModelUnavailableError as exc:
-            raise gr.Error(f"Restoration weights are not available: {exc}", title="Model missing", duration=None,
-                           print_exception=False) from None
-        except (ValueError, FileNotFoundError) as exc:
-            raise gr.Error(str(exc), title="Cannot restore this image", print_exception=False) from None
-        except MemoryError:
-            raise gr.Error("the server ran out of memory on this image: try a smaller one, or tiling 256 px",
-                           title="Cannot restore this image", print_exception=False) from None
-    return streamed
+def _failure(exc: BaseException) -> tuple[str, str] | None:
+    """(title, one line) for an error a user can act on; None for a bug (raised as it is)."""
+    if isinstance(exc, ModelUnavailableError):
+        return "Model missing", f"Restoration weights are not available: {exc}"
+    if isinstance(exc, (ValueError, FileNotFoundError)):
+        return "Cannot restore this image", str(exc)
+    if isinstance(exc, MemoryError):
+        return "Cannot restore this image", "the server ran out of memory on this image: try a smaller one, or tiling 256 px"
+    return None
+
+
+def _session_of(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None) if request is not None else None
 
 
 def build_demo(config: AppConfig | None = None, restorer_factory: Callable | None = None,
@@ -121,147 +169,294 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
         table = Path(config.atlas_table) if config.atlas_table else default_table_path(config.encoder)
         atlas = Atlas(table, Path(config.cache_dir) / "atlas")
     book = AtlasBook(holder, atlas, Path(config.cache_dir) / "atlas")
-
-    def restore(path, choice, text, tiling, model=None):
-        """Restore an image. guidance: auto | uniform | noise_15 | noise_25 | noise_50 | haze | rain | blur |
-        low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512; model: one
-        of the models the page lists (default: the studio's default). An animated GIF/PNG/WebP is restored
-        from its first frame. Returns the (input, restored) pair, the detected-degradation chart, a
-        summary and the restored PNG."""
-        keep = gr.skip()
-        shown = False
-        try:
-            for step in handlers.restore_steps(holder, upload_path(path), choice, text, tiling, model=model):
-                if isinstance(step, str):   # a note while it runs, in the summary's place
-                    shown = True
-                    yield keep, keep, step, keep, keep
-                else:
-                    yield (step.before, step.png_path), step.chart, step.summary, step.png_path, step.session
-        except Exception:
-            if shown:   # the error itself is shown as a message
-                yield keep, keep, "Not restored: see the message.", keep, keep
-            raise
-
-    def unfolding(session):
-        """Record (once per restore) and draw the eight stages of the last restored image."""
-        handlers.record_stages(holder, session)
-        gallery, weights, changes, note = handlers.unfolding_overview(session)
-        return (gallery, note, 1) + handlers.stage_detail(session, 1)
-
-    def unfolding_waiting(session):
-        """After a restore: enable the download, clear the Unfolding view (its stages are recorded when
-        the tab is opened)."""
-        note = (session or handlers.Session()).trace_note
-        return (gr.DownloadButton(interactive=True), [], note, 1) + handlers.stage_detail(session, 1)
-
-    def go_to(session, index):
-        n = len(session.stages) if session and session.stages else 8
-        index = min(max(int(index), 1), n)
-        return (index,) + handlers.stage_detail(session, index)
-
-    def on_select(session, evt: gr.SelectData):
-        return go_to(session, evt.index + 1)
-
     with gr.Blocks(title="VLU-Net Studio") as demo:
         session = gr.State(None)
-        with gr.Row():
-            gr.Markdown(INTRO, elem_id="studio-title")
-        with gr.Row(equal_height=True):
-            status = gr.Markdown("Checking the model…", elem_id="studio-status")
-            models = model_choices(config)
-            model = gr.Dropdown(models, value=models[0][1], label="Model", scale=0, min_width=260,
-                                elem_id="model-choice", visible=len(models) > 1)
-        with gr.Tabs():
-            with gr.Tab("Restore", id="restore"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=5):
-                        image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                         label="Degraded photo (drop, paste or click)", height=400, elem_id="input-image")
-                        with gr.Row():
-                            choice = gr.Dropdown(handlers.GUIDANCE_CHOICES, value="auto", label="Degradation",
-                                                 info="detected automatically, or chosen / described by you")
-                            tiling = gr.Radio(handlers.TILING_CHOICES, value="auto", label="Tiling",
-                                              info="Auto: 512 px tiles above 1 MP")
-                        text = gr.Textbox(label="Describe the degradation", placeholder="remove the fog",
-                                          visible=False, elem_id="guidance-text")
-                        run = gr.Button("Restore", variant="primary", elem_id="restore-button")
-                        _examples(config, image)
-                    with gr.Column(scale=7):
-                        slider = gr.ImageSlider(label="Before / after (drag the handle)", type="pil", format="png",
-                                                height=400, interactive=False, elem_id="before-after")
-                        summary = gr.Markdown("Drop a photo on the left to restore it.", elem_id="restore-summary")
-                        download = gr.DownloadButton("Download full-resolution PNG", interactive=False, size="md",
-                                                     icon=None, elem_id="download-button")
-                        chart = gr.Plot(label="Detected degradation", elem_id="degradation-chart", show_label=False)
-            with gr.Tab("Unfolding", id="unfolding") as unfolding_tab:
-                gr.Markdown(UNFOLDING_HELP, elem_classes="explain")
-                with gr.Row(equal_height=True):
-                    trace_note = gr.Markdown(handlers.Session().trace_note, elem_id="unfolding-note")
-                    record = gr.Button("Show the stages", size="sm", scale=0, min_width=160, elem_id="record-stages")
-                gallery = gr.Gallery(label="The eight stages (estimate after the proximal step); click one",
-                                     columns=8, height=175, object_fit="contain", allow_preview=False, buttons=[],
-                                     elem_id="stage-gallery")
-                with gr.Row():
-                    prev = gr.Button("◀ Previous stage", size="sm", scale=1)
-                    stage = gr.Slider(1, 8, value=1, step=1, label="Stage", scale=4, elem_id="stage-slider")
-                    nxt = gr.Button("Next stage ▶", size="sm", scale=1)
-                stage_text = gr.Markdown(elem_id="stage-text")
-                with gr.Row():
-                    grad_img = gr.Image(label="After the gradient step  z", height=260, interactive=False, format="png")
-                    prox_img = gr.Image(label="After the proximal step  x", height=260, interactive=False, format="png")
-                    corr_img = gr.Image(label="Correction  |r·Φᵀ(Φx − y)|", height=260, interactive=False, format="png")
-                with gr.Row():
-                    weights_plot = gr.Plot(label="Retrieval weights", show_label=False)
-                    change_plot = gr.Plot(label="Change per stage", show_label=False)
-            with gr.Tab("Embedding atlas", id="atlas") as atlas_tab:
-                gr.Markdown(ATLAS_HELP, elem_classes="explain")
-                atlas_note = gr.Markdown("Open this tab to draw the maps.", elem_id="atlas-note")
-                with gr.Row():
-                    before_plot = gr.Plot(label="Before fine-tuning", elem_id="atlas-before", show_label=False)
-                    after_plot = gr.Plot(label="After fine-tuning", elem_id="atlas-after", show_label=False)
-
-        detail = [grad_img, prox_img, corr_img, stage_text, weights_plot, change_plot]
-        demo.load(holder.status, None, status, api_name="status", concurrency_id="model",
-                  api_description="What model is loaded, or why none is.")
-        model.change(lambda m: holder.status(m), model, status, api_name="model_status",
-                     api_visibility="undocumented", concurrency_id="model")
-        choice.change(lambda c: gr.Textbox(visible=c == "text"), choice, text, api_name="toggle_text",
-                      api_visibility="undocumented", queue=False)
-        # progress is a note in the summary (handlers.restore_steps), and gradio's own display is
-        # minimal: its overlay and loader animate on every frame while up, and a browser on the
-        # same 2-core machine took up to half a core from the network drawing them
-        gr.on([run.click, image.upload], _message(restore), [image, choice, text, tiling, model],
-              [slider, chart, summary, download, session], api_name="restore", concurrency_id="model",
-              concurrency_limit=config.concurrency, preprocess=False, show_progress="minimal",
-              show_progress_on=[summary]).success(
-            unfolding_waiting, session, [download, gallery, trace_note, stage] + detail, api_name="unfolding_waiting",
-            api_visibility="undocumented", queue=False)
-        gr.on([unfolding_tab.select, record.click], unfolding, session, [gallery, trace_note, stage] + detail,
-              api_name="unfolding", api_visibility="undocumented", concurrency_id="model")
-        stage.release(go_to, [session, stage], [stage] + detail, api_name="stage", api_visibility="undocumented")
-        prev.click(lambda s, i: go_to(s, i - 1), [session, stage], [stage] + detail, api_name="previous_stage",
-                   api_visibility="undocumented")
-        nxt.click(lambda s, i: go_to(s, i + 1), [session, stage], [stage] + detail, api_name="next_stage",
-                  api_visibility="undocumented")
-        gallery.select(on_select, session, [stage] + detail, api_name="select_stage", api_visibility="undocumented")
-        atlas_tab.select(lambda s, m: handlers.atlas_figures(book.atlas(m), s), [session, model],
-                         [before_plot, after_plot, atlas_note], api_name="atlas", api_visibility="undocumented",
-                         concurrency_id="atlas").then(
-            lambda s, m: handlers.atlas_figures(book.atlas(m), s, holder, project=True), [session, model],
-            [before_plot, after_plot, atlas_note], api_name="atlas_project", api_visibility="undocumented",
-            concurrency_id="model")
+        header = _header(config)
+        with gr.Tabs(elem_id="studio-tabs"):
+            page = _restore_tab(config)
+            stages = _unfolding_tab()
+            maps = _atlas_tab()
+        _wire_header(demo, holder, header)
+        _wire_restore(demo, holder, header, page, stages, session)
+        _wire_unfolding(holder, stages, session)
+        _wire_atlas(holder, book, header, maps, session)
     demo.queue(max_size=config.queue_size, default_concurrency_limit=config.concurrency)
     demo.studio_holder, demo.studio_atlas, demo.studio_atlases = holder, atlas, book  # for tests and benchmarks
     return demo
 
 
-def _examples(config: AppConfig, image: gr.Image) -> None:
-    """The degraded samples shipped in assets/examples (one per degradation type), if present."""
+# ----- layout ---------------------------------------------------------------------------------------
+def _header(config: AppConfig) -> SimpleNamespace:
+    with gr.Row(equal_height=True):
+        with gr.Column(scale=8, min_width=400):
+            gr.Markdown(INTRO, elem_id="studio-title")
+            status = gr.Markdown("Checking the model…", elem_id="studio-status")
+        models = model_choices(config)
+        model = gr.Dropdown(models, value=models[0][1], label="Model", scale=0, min_width=260,
+                            elem_id="model-choice", visible=len(models) > 1)
+    return SimpleNamespace(status=status, model=model)
+
+
+def _restore_tab(config: AppConfig) -> SimpleNamespace:
+    """Result first: the input and its controls on the left, the compare view in the middle, what
+    was detected, the steering and the download on the right (all above the fold at 1400×900)."""
+    with gr.Tab("Restore", id="restore"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=280):
+                image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], height=190,
+                                 label="Degraded photo (drop, paste or click)", elem_id="input-image")
+                choice = gr.Dropdown(handlers.GUIDANCE_CHOICES, value="auto", label="Degradation",
+                                     info="detected, or chosen / described by you", elem_id="guidance-choice")
+                text = gr.Textbox(value="", label="Describe the degradation", placeholder="remove the fog",
+                                  visible=False, elem_id="guidance-text")
+                tiling = gr.Radio(handlers.TILING_CHOICES, value="auto", label="Tiling", info="Auto: by memory, above 1 MP")
+                with gr.Row():
+                    run = gr.Button("Restore", variant="primary", elem_id="restore-button", min_width=100)
+                    cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel-button", min_width=100)
+                examples = _examples(config, image)
+            with gr.Column(scale=6, min_width=420):
+                slider = gr.ImageSlider(label="Before / after: drag the handle (or arrow keys), scroll to zoom",
+                                        type="pil", format="png", height=520, max_height=520, interactive=False,
+                                        elem_id="before-after")
+                summary = gr.Markdown("Drop a photo on the left, or pick an example, to restore it.",
+                                      elem_id="restore-summary", label="summary")
+            with gr.Column(scale=3, min_width=280):
+                chart = gr.Plot(label="Detected degradation", elem_id="degradation-chart", show_label=False)
+                steering = gr.Markdown("", elem_id="steering-note")
+                download = gr.DownloadButton("Download full-resolution PNG", interactive=False, size="md",
+                                             icon=None, elem_id="download-button")
+                sheet_button = gr.Button("Compare every guidance (contact sheet)", size="md", interactive=False,
+                                         elem_id="contact-button")
+        sheet = gr.Gallery(label="The same photo under every guidance (long side 256 px): what d_I changes",
+                           columns=10, height=200, object_fit="contain", allow_preview=True, visible=False,
+                           elem_id="contact-sheet")
+        # the API's own outputs (the page shows the results above): named, never drawn
+        api = SimpleNamespace(button=gr.Button(visible=False), restored=gr.File(label="restored", visible=False),
+                              details=gr.JSON(label="details", visible=False),
+                              summary=gr.Markdown(label="summary", visible=False))
+    return SimpleNamespace(image=image, choice=choice, text=text, tiling=tiling, run=run, cancel=cancel,
+                           examples=examples, slider=slider, summary=summary, chart=chart, steering=steering,
+                           download=download, sheet_button=sheet_button, sheet=sheet, api=api)
+
+
+def _unfolding_tab() -> SimpleNamespace:
+    with gr.Tab("Unfolding", id="unfolding") as tab:
+        gr.Markdown(UNFOLDING_HELP, elem_classes="explain")
+        with gr.Row(equal_height=True):
+            note = gr.Markdown(handlers.Session().trace_note, elem_id="unfolding-note")
+            record = gr.Button("Show the stages", size="sm", scale=0, min_width=160, elem_id="record-stages")
+        gallery = gr.Gallery(label="The eight stages (estimate after the proximal step); click one",
+                             columns=8, height=190, object_fit="contain", allow_preview=False, buttons=[],
+                             elem_id="stage-gallery")
+        with gr.Row():
+            prev = gr.Button("◀ Previous stage", size="sm", scale=1)
+            stage = gr.Slider(1, 8, value=1, step=1, label="Stage", scale=4, elem_id="stage-slider")
+            nxt = gr.Button("Next stage ▶", size="sm", scale=1)
+        stage_text = gr.Markdown(elem_id="stage-text")
+        with gr.Row():
+            kw = dict(height=230, interactive=False, format="png")
+            before = gr.Image(label="Input y (the photo)", elem_id="stage-input", **kw)
+            grad_img = gr.Image(label="After the gradient step z", elem_id="stage-z", **kw)
+            prox_img = gr.Image(label="After the proximal step x", elem_id="stage-x", **kw)
+            corr_img = gr.Image(label="Correction |r·Φᵀ(Φx − y)| (colour bar: 0 to p99)", elem_id="stage-correction", **kw)
+            after = gr.Image(label="Output (restored)", elem_id="stage-output", **kw)
+        with gr.Row():
+            weights_plot = gr.Plot(label="Retrieval weights", show_label=False)
+            change_plot = gr.Plot(label="Change per stage", show_label=False)
+    detail = [before, grad_img, prox_img, corr_img, after, stage_text, weights_plot, change_plot]
+    return SimpleNamespace(tab=tab, note=note, record=record, gallery=gallery, prev=prev, stage=stage, nxt=nxt,
+                           detail=detail)
+
+
+def _atlas_tab() -> SimpleNamespace:
+    with gr.Tab("Atlas", id="atlas") as tab:
+        gr.Markdown(ATLAS_HELP, elem_classes="explain")
+        note = gr.Markdown("Open this tab to draw the maps.", elem_id="atlas-note")
+        with gr.Row():
+            before = gr.Plot(label="Before fine-tuning", elem_id="atlas-before", show_label=False)
+            after = gr.Plot(label="After fine-tuning", elem_id="atlas-after", show_label=False)
+    return SimpleNamespace(tab=tab, note=note, before=before, after=after)
+
+
+# ----- wiring ---------------------------------------------------------------------------------------
+def _wire_header(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace) -> None:
+    demo.load(holder.status, None, header.status, api_name="status", concurrency_id="model",
+              api_description="What model is loaded, or why none is.")
+    header.model.change(lambda m: holder.status(m), header.model, header.status, api_name="model_status",
+                        api_visibility="undocumented", concurrency_id="model")
+
+    def closed(request: gr.Request):
+        """The tab was closed: its restores stop at their next tile or stage."""
+        holder.line.cancel_session(_session_of(request), "the page was closed")
+    demo.unload(closed)
+
+
+def _wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, page: SimpleNamespace,
+                  stages: SimpleNamespace, session: gr.State) -> None:
+    config = holder.config
+    keep = gr.skip()
+
+    def restore_page(image, degradation, text, tiling, model, request: gr.Request = None):
+        """The page's restore: notes while it waits and runs, then the result; a refusal or a cancel is
+        a line in the summary (a bad file is also taken off the input, so no broken image stays)."""
+        path = upload_path(image)
+        running = gr.Button(visible=True)
+        try:
+            for step in handlers.restore_steps(holder, path, degradation, text, tiling, model=model,
+                                               session=_session_of(request)):
+                if isinstance(step, str):
+                    yield keep, keep, step, keep, keep, keep, running, keep, keep
+                else:
+                    download = gr.DownloadButton(value=step.png_path, interactive=True)
+                    yield ((step.before, step.png_path), step.chart, step.summary, download, step.session,
+                           step.steering_note, gr.Button(visible=False), gr.Button(interactive=True), keep)
+        except Cancelled as exc:
+            yield (keep, keep, f"**Cancelled**: {exc}. Nothing was restored; the last result, if any, is kept.",
+                   keep, keep, keep, gr.Button(visible=False), keep, keep)
+        except Exception as exc:   # noqa: BLE001  (a bug is raised again below)
+            failure = _failure(exc)
+            if failure is None:
+                raise
+            title, line = failure
+            bad_file = path is not None and not _readable(path, config)
+            yield (keep, keep, f"⚠️ **{title}:** {line}", keep, keep, "", gr.Button(visible=False), keep,
+                   None if bad_file else keep)
+
+    def restore_api(image, degradation="auto", text="", tiling="auto", model=None, request: gr.Request = None):
+        """Restore an image. degradation: auto | uniform | noise_15 | noise_25 | noise_50 | haze | rain | blur |
+        low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512; model: one
+        of the models the page lists (default: the studio's default). Returns the restored PNG (full
+        resolution), details (JSON: detected probabilities, unsure, steering, what the words read as) and
+        a summary. An animated GIF/PNG/WebP is restored from its first frame."""
+        try:
+            for step in handlers.restore_steps(holder, upload_path(image), degradation, text, tiling, model=model,
+                                               session=_session_of(request)):
+                if isinstance(step, str):
+                    yield keep, keep, step
+                else:
+                    yield step.png_path, step.details, step.summary
+        except Cancelled as exc:
+            raise gr.Error(f"cancelled: {exc}", title="Cancelled", print_exception=False) from None
+        except Exception as exc:   # noqa: BLE001
+            failure = _failure(exc)
+            if failure is None:
+                raise
+            raise gr.Error(failure[1], title=failure[0], duration=None, print_exception=False) from None
+
+    def cancel(request: gr.Request = None):
+        """Cancel this page's restores (and contact sheet): they stop at the next tile or stage."""
+        holder.line.cancel_session(_session_of(request), "cancelled by you")
+
+    def unfolding_reset(state):
+        """After a restore: clear the Unfolding view (its stages are recorded when the tab is opened)."""
+        note = (state or handlers.Session()).trace_note
+        return ([], note, 1) + handlers.stage_detail(state, 1)
+
+    def sheet(state, request: gr.Request = None):
+        """The last restored photo under every class's guidance (and auto, uniform)."""
+        if state is None or not state.input_path:
+            return gr.Gallery(visible=True, value=[], label="Restore a photo first")
+        job = Job(session=_session_of(request), label="contact sheet")
+
+        def work():
+            image, _ = load_upload(state.input_path, config)
+            return contact_sheet(holder.get(state.model), image, job)
+        try:
+            items = holder.line.submit(job, work).result()
+        except Cancelled as exc:
+            raise gr.Error(str(exc), title="Cancelled", print_exception=False) from None
+        except (ValueError, FileNotFoundError, ModelUnavailableError) as exc:
+            raise gr.Error(str(exc), title="Cannot make the contact sheet", print_exception=False) from None
+        return gr.Gallery(visible=True, value=items)
+
+    inputs = [page.image, page.choice, page.text, page.tiling, header.model]
+    outputs = [page.slider, page.chart, page.summary, page.download, session, page.steering, page.cancel,
+               page.sheet_button, page.image]
+    # progress is a note in the summary (handlers.restore_steps), and gradio's own display is
+    # minimal: its overlay and loader animate on every frame while up, and a browser on the
+    # same 2-core machine took up to half a core from the network drawing them. Restores wait in
+    # the model's line (app.jobs), not in gradio's queue, so that a waiting page can say where it is.
+    run = dict(concurrency_id="restore", concurrency_limit=config.queue_size, preprocess=False,
+               show_progress="minimal", show_progress_on=[page.summary], api_visibility="undocumented")
+    reset = dict(fn=unfolding_reset, inputs=session, outputs=[stages.gallery, stages.note, stages.stage] + stages.detail,
+                 api_visibility="undocumented", queue=False)
+    gr.on([page.run.click, page.image.upload], restore_page, inputs, outputs, api_name="restore_page", **run).success(
+        api_name="unfolding_reset", **reset)
+    if page.examples is not None:   # an example restores as soon as it is picked
+        page.examples.load_input_event.then(restore_page, inputs, outputs, api_name="restore_example", **run).success(
+            api_name="unfolding_reset_example", **reset)
+    page.api.button.click(restore_api, inputs, [page.api.restored, page.api.details, page.api.summary],
+                          api_name="restore", concurrency_id="restore", concurrency_limit=config.queue_size,
+                          preprocess=False)
+    page.cancel.click(cancel, None, None, api_name="cancel", api_visibility="undocumented", queue=False)
+    page.choice.change(lambda c: gr.Textbox(visible=c == "text"), page.choice, page.text, api_name="toggle_text",
+                       api_visibility="undocumented", queue=False)
+    page.sheet_button.click(sheet, session, page.sheet, api_name="contact_sheet", api_visibility="undocumented",
+                            concurrency_id="restore", concurrency_limit=config.queue_size)
+
+
+def _readable(path: str, config: AppConfig) -> bool:
+    try:
+        check_upload(path, config)
+        return True
+    except UploadError:
+        return False
+
+
+def _wire_unfolding(holder: ModelHolder, stages: SimpleNamespace, session: gr.State) -> None:
+    def unfolding(state, request: gr.Request = None):
+        """Record (once per restore, in the model's line) and draw the eight stages of the last restored image."""
+        job = Job(session=_session_of(request), label="unfolding")
+        try:
+            holder.line.submit(job, handlers.record_stages, holder, state, job).result()
+        except Cancelled:
+            pass
+        gallery, _, _, note = handlers.unfolding_overview(state)
+        return (gallery, note, 1) + handlers.stage_detail(state, 1)
+
+    def go_to(state, index):
+        n = len(state.stages) if state and state.stages else 8
+        index = min(max(int(index), 1), n)
+        return (index, gr.Gallery(selected_index=index - 1)) + handlers.stage_detail(state, index)
+
+    def on_select(state, evt: gr.SelectData):
+        return go_to(state, evt.index + 1)
+
+    walk = [stages.stage, stages.gallery] + stages.detail
+    gr.on([stages.tab.select, stages.record.click], unfolding, session,
+          [stages.gallery, stages.note, stages.stage] + stages.detail, api_name="unfolding",
+          api_visibility="undocumented", concurrency_id="model")
+    stages.stage.release(go_to, [session, stages.stage], walk, api_name="stage", api_visibility="undocumented")
+    stages.prev.click(lambda s, i: go_to(s, i - 1), [session, stages.stage], walk, api_name="previous_stage",
+                      api_visibility="undocumented")
+    stages.nxt.click(lambda s, i: go_to(s, i + 1), [session, stages.stage], walk, api_name="next_stage",
+                     api_visibility="undocumented")
+    stages.gallery.select(on_select, session, walk, api_name="select_stage", api_visibility="undocumented")
+
+
+def _wire_atlas(holder: ModelHolder, book: AtlasBook, header: SimpleNamespace, maps: SimpleNamespace,
+                session: gr.State) -> None:
+    def project(state, model, request: gr.Request = None):
+        """Both maps with the last restored image placed (its embedding computed in the model's line)."""
+        job = Job(session=_session_of(request), label="atlas")
+        return holder.line.submit(job, handlers.atlas_figures, book.atlas(model), state, holder, True).result()
+
+    outputs = [maps.before, maps.after, maps.note]
+    maps.tab.select(lambda s, m: handlers.atlas_figures(book.atlas(m), s), [session, header.model], outputs,
+                    api_name="atlas", api_visibility="undocumented", concurrency_id="atlas").then(
+        project, [session, header.model], outputs, api_name="atlas_project", api_visibility="undocumented",
+        concurrency_id="model")
+
+
+def _examples(config: AppConfig, image: gr.Image) -> gr.Examples | None:
+    """The degraded samples shipped in assets/examples (one per degradation type), each labelled
+    with its degradation; clicking one restores it."""
     folder = Path(config.examples_dir)
     files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
-    if files:
-        gr.Examples([[str(p)] for p in files], inputs=[image], examples_per_page=8, cache_examples=False,
-                    label="Examples: " + ", ".join(_example_label(p.stem) for p in files) + " (click one, then Restore)")
+    if not files:
+        return None
+    return gr.Examples([[str(p)] for p in files], inputs=[image], examples_per_page=8, cache_examples=False,
+                       example_labels=[_example_label(p.stem) for p in files], label="Examples (click one to restore it)")
 
 
 def _example_label(stem: str) -> str:

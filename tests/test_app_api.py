@@ -39,34 +39,42 @@ def image(tmp_path):
 def test_restore_endpoint_is_documented_and_returns_the_restored_png(studio, image):
     client, restorer = studio
     api = client.view_api(return_format="dict", print_info=False)
-    assert set(api["named_endpoints"]) == {"/restore", "/status"}  # the UI-only events stay undocumented
-    params = {p["parameter_name"]: p for p in api["named_endpoints"]["/restore"]["parameters"]}
-    assert list(params) == ["path", "choice", "text", "tiling", "model"]
-    assert params["model"]["parameter_has_default"] and params["model"]["parameter_default"] == "vlunet-tiny"
-    pair, chart, summary, png = client.predict(gradio_client.handle_file(image), "auto", "", "auto", api_name="/restore")
-    expected = np.asarray(restorer.restore(image).image)
-    assert np.array_equal(np.asarray(Image.open(png)), expected)
-    assert np.array_equal(np.asarray(Image.open(pair[1]).convert("RGB")), expected)
-    assert np.array_equal(np.asarray(Image.open(pair[0]).convert("RGB")), np.asarray(Image.open(image)))
-    assert chart["type"] == "plotly" and "Detected:" in chart["plot"]
-    assert summary.startswith("**Restored 61×45**")
+    assert set(api["named_endpoints"]) == {"/restore", "/status"}  # the page's own events stay undocumented
+    restore = api["named_endpoints"]["/restore"]
+    params = {p["parameter_name"]: p for p in restore["parameters"]}
+    assert list(params) == ["image", "degradation", "text", "tiling", "model"]
+    assert not params["image"]["parameter_has_default"]
+    assert {k: params[k]["parameter_default"] for k in ("degradation", "text", "tiling", "model")} == \
+        {"degradation": "auto", "text": "", "tiling": "auto", "model": "vlunet-tiny"}
+    assert [r["label"] for r in restore["returns"]] == ["restored", "details", "summary"]
+    png, details, summary = client.predict(gradio_client.handle_file(image), api_name="/restore")  # defaults
+    expected = restorer.restore(image)
+    assert np.array_equal(np.asarray(Image.open(png)), np.asarray(expected.image))
+    assert details["probabilities"] == pytest.approx(expected.degradation, abs=1e-6)
+    assert details["detected"] == max(expected.degradation, key=expected.degradation.get)
+    assert details["steering"] == "auto" and details["size"] == [61, 45] and details["words"] is None
+    assert isinstance(details["unsure"], bool) and summary.startswith("**Restored 61×45**")
     assert client.predict(api_name="/status").startswith("Model ready")
 
 
 def test_restore_streams_a_note_before_the_result(studio, image):
     client, _ = studio
-    job = client.submit(gradio_client.handle_file(image), "auto", "", "off", api_name="/restore")
+    job = client.submit(gradio_client.handle_file(image), tiling="off", api_name="/restore")
     final = job.result()
     outputs = job.outputs()
-    assert outputs[0][2] == "Restoring 61×45…" and outputs[-1] == final
+    assert outputs[0][2].startswith("Restoring 61×45…") and outputs[-1] == final
     assert final[2].startswith("**Restored 61×45**")
 
 
 def test_language_steering_through_the_api(studio, image):
     client, _ = studio
-    *_, summary, _ = client.predict(gradio_client.handle_file(image), "text", "remove the fog", "off", api_name="/restore")
-    assert "“remove the fog”" in summary
-    *_, summary, _ = client.predict(gradio_client.handle_file(image), "noise_25", "", "off", api_name="/restore")
+    _, details, summary = client.predict(gradio_client.handle_file(image), degradation="text", text="remove the fog",
+                                         tiling="off", api_name="/restore")
+    assert "“remove the fog”" in summary and details["steering"] == "text:remove the fog"
+    words = details["words"]
+    assert set(words["read_as"]) == set(details["probabilities"]) and abs(sum(words["read_as"].values()) - 1) < 1e-4
+    assert isinstance(words["matches_a_degradation"], bool) and words["closest_prompt"]
+    *_, summary = client.predict(gradio_client.handle_file(image), "noise_25", "", "off", api_name="/restore")
     assert "steered to *Noise σ=25*" in summary
 
 
@@ -107,6 +115,9 @@ def test_build_demo_loads_nothing_names_every_event_and_queues_one_restore():
     assert calls == [] and not demo.studio_holder.loaded
     fns = list(demo.fns.values())
     assert all(fn.api_name for fn in fns)
-    restore = next(fn for fn in fns if fn.api_name == "restore")
-    assert restore.concurrency_limit == 1 and restore.concurrency_id == "model"
+    # restores wait in the model's own line (app.jobs: one runs at a time), so a waiting page can say where it is
+    for name in ("restore", "restore_page", "restore_example", "contact_sheet"):
+        fn = next(fn for fn in fns if fn.api_name == name)
+        assert fn.concurrency_id == "restore" and fn.concurrency_limit == 9
+    assert next(fn for fn in fns if fn.api_name == "unfolding").concurrency_id == "model"
     assert demo._queue.max_size == 9 and demo._queue.default_concurrency_limit == 1
