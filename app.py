@@ -14,4 +14,6 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # huge pages for big feature
 from app import build_demo, launch_kwargs  # noqa: E402
 
 if __name__ == "__main__":
+    import logging
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")   # one line per restore
     build_demo().launch(**launch_kwargs())

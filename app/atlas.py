@@ -9,10 +9,11 @@ and prompt rows (``kind == "prompt"``, ``text``, their embeddings).
 * after: UMAP (cosine) of the image and prompt rows' ``adapted`` vectors, fitted together, so
   the prompts sit where the fine-tuning put them among the images.
 
-Fitting takes tens of seconds (numba compiles umap's kernels), so it happens on first use,
-never at import, and only the fitted 2-D coordinates are cached, in an ``.npz`` under
-``cache_dir`` keyed by the table's sha256 (read with ``allow_pickle=False``; nothing is ever
-unpickled). A new image is placed without the reducer: at the distance-weighted mean of the
+Fitting takes tens of seconds (numba compiles umap's kernels), so the coordinates of the shipped
+encoder's table are shipped too (``app/atlas_coords/``, written by ``python -m app.atlas``): the
+first opening only reads them. Any other table is fitted on first use, never at import. Only the
+fitted 2-D coordinates are kept, in an ``.npz`` keyed by the table's sha256 (read with
+``allow_pickle=False``; nothing is ever unpickled), under ``cache_dir``. A new image is placed without the reducer: at the distance-weighted mean of the
 coordinates of its nearest rows in embedding space (see :func:`place`).
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ COLUMNS = ("id", "kind", "degradation", "split", "text", "raw", "adapted")
 UMAP_PARAMS = dict(n_neighbors=15, min_dist=0.15, metric="cosine", random_state=0, n_jobs=1)
 PLACE_NEIGHBOURS = UMAP_PARAMS["n_neighbors"]
 _VERSION = "v1"
+SHIPPED = Path(__file__).resolve().parent / "atlas_coords"   # fitted coordinates of the shipped tables
 
 
 class AtlasUnavailableError(FileNotFoundError):
@@ -138,6 +140,8 @@ class Atlas:
                 key = self._key()
                 images = table[table["kind"] == "image"]
                 coords = self.cache_dir / f"{key}-coords.npz"
+                if not coords.is_file() and (SHIPPED / coords.name).is_file():
+                    coords = SHIPPED / coords.name
                 if coords.is_file():
                     with np.load(coords, allow_pickle=False) as saved:
                         before_xy, after_xy = saved["before"], saved["after"]
@@ -181,3 +185,20 @@ class Atlas:
         raw_rows, adapted_rows = self._rows
         return (place(raw_rows, maps.before[["x", "y"]].to_numpy(np.float32), np.asarray(raw, np.float32)),
                 place(adapted_rows, maps.after[["x", "y"]].to_numpy(np.float32), np.asarray(adapted, np.float32)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fit the maps of an atlas table with umap and write its coordinates to ``app/atlas_coords/``,
+    so the studio opens the atlas at once: ``python -m app.atlas [TABLE]`` (default: the shipped encoder's)."""
+    import argparse
+    parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    parser.add_argument("table", nargs="?", default=str(default_table_path()))
+    args = parser.parse_args(argv)
+    atlas = Atlas(args.table, SHIPPED)
+    maps = atlas.maps()
+    print(f"{SHIPPED / (maps.key + '-coords.npz')}: {len(maps.before)} images, {len(maps.after)} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -248,7 +248,9 @@ def log_request(size: tuple[int, int] | None, model: str | None, guidance: str, 
 
 def _waiting_note(ahead: int, seconds: float | None, own: float | None) -> str:
     people = "1 restore is" if ahead == 1 else f"{ahead} restores are"
-    wait = f", about {seconds + (own or 0):.0f} s until yours is done" if seconds is not None else ""
+    total = seconds + (own or 0) if seconds is not None else None
+    wait = "" if total is None else f", about {total:.0f} s until yours is done" if total >= 1 else \
+        ", less than a second of work"
     return f"Waiting for the model: {people} ahead of yours{wait}. *Cancel* gives up your place."
 
 

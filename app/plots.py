@@ -59,16 +59,13 @@ def degradation_bars(probabilities: dict[str, float], guidance: str = "", unsure
     fig.update_xaxes(range=[0, 1.22], tickformat=".0%", showgrid=True)
     fig.update_yaxes(autorange="reversed")
     if unsure:
-        title = f"Unsure: {DISPLAY.get(top, top)} {percent(probabilities[top])} or {DISPLAY.get(second, second)}"
+        title = f"Unsure: {DISPLAY.get(top, top)} {percent(probabilities[top])}<br>or {DISPLAY.get(second, second)}"
     else:
         title = f"Detected: {DISPLAY.get(top, top)} ({percent(probabilities[top])})"
-    if guidance and guidance != "auto":
-        steered = guidance.split(":", 1)[-1]
-        title += f"<br><sub>steered by {DISPLAY.get(steered, steered[:30])}, not by this detection</sub>"
-    fig.add_annotation(text="the encoder's own scores, not calibrated: trained on synthetic defects, it is often "
-                            "too sure on real photos", showarrow=False, x=0, y=-0.16, xref="paper", yref="paper",
-                       xanchor="left", font=dict(size=10, color="#777"))
-    return _layout(fig, 300, title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=60, b=34))
+    steered = guidance.split(":", 1)[-1] if guidance and guidance != "auto" else ""
+    sub = f"steered by {DISPLAY.get(steered, steered[:24])}, not by this; " if steered else ""
+    title += f"<br><sub>{sub}the encoder's own scores, not calibrated</sub>"
+    return _layout(fig, 300, title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=64, b=10))
 
 
 def weights_heatmap(weights: np.ndarray, stage_labels: Sequence[str], selected: int | None = None,

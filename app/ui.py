@@ -255,11 +255,11 @@ def _unfolding_tab() -> SimpleNamespace:
         stage_text = gr.Markdown(elem_id="stage-text")
         with gr.Row():
             kw = dict(height=230, interactive=False, format="png")
-            before = gr.Image(label="Input y (the photo)", elem_id="stage-input", **kw)
-            grad_img = gr.Image(label="After the gradient step z", elem_id="stage-z", **kw)
-            prox_img = gr.Image(label="After the proximal step x", elem_id="stage-x", **kw)
-            corr_img = gr.Image(label="Correction |r·Φᵀ(Φx − y)| (colour bar: 0 to p99)", elem_id="stage-correction", **kw)
-            after = gr.Image(label="Output (restored)", elem_id="stage-output", **kw)
+            before = gr.Image(label="Input y", elem_id="stage-input", **kw)
+            grad_img = gr.Image(label="Gradient step: z", elem_id="stage-z", **kw)
+            prox_img = gr.Image(label="Proximal step: x", elem_id="stage-x", **kw)
+            corr_img = gr.Image(label="Correction |r·Φᵀ(Φx−y)|", elem_id="stage-correction", **kw)
+            after = gr.Image(label="Output", elem_id="stage-output", **kw)
         with gr.Row():
             weights_plot = gr.Plot(label="Retrieval weights", show_label=False)
             change_plot = gr.Plot(label="Change per stage", show_label=False)

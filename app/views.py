@@ -184,7 +184,10 @@ def atlas_figures(atlas: Atlas | None, session: Session | None = None, holder: M
     user_before = user_after = None
     note = (f"{int((maps.before['kind'] == 'image').sum())} degraded crops; "
             f"{int((maps.after['kind'] == 'prompt').sum())} prompts in the fine-tuned map (diamonds). "
-            "Filled circles: validation photos, open circles: training photos.")
+            "Filled circles: validation photos, open circles: training photos. Diamonds: the class prompts' text "
+            "embeddings after the text adapter, labelled by class; they sit apart from the photos (the modality gap "
+            "of vision-language encoders: text and images fill different regions, so a class's prompts lie beside, "
+            "not inside, its cluster), and what steers the network is which class's direction they point to.")
     if project and session is not None and session.input_path:
         try:
             restorer = holder.get(session.model) if holder is not None else None

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import core
-from app import handlers, uploads
+from app import handlers, plots, uploads
 from app.atlas import Atlas, AtlasTableError, AtlasUnavailableError, load_table
 from app.config import AppConfig
 from app.features import colorize, pca_basis, project_rgb
@@ -178,10 +178,63 @@ def test_stage_views_and_walk(holder, tmp_path):
     gallery, weights, changes, _ = handlers.unfolding_overview(out.session)
     assert len(gallery) == 8 and gallery[3][1].startswith("4 · Latent")
     assert np.asarray(weights.data[0].z).shape == (8, len(out.session.stages[0].weights))
-    grad, prox, corr, text, weights, changes = handlers.stage_detail(out.session, 99)  # clamped to 8
+    before, grad, prox, corr, after, text, weights, changes = handlers.stage_detail(out.session, 99)  # clamped to 8
     assert text.startswith("### Stage 8 of 8: Refinement") and "r = " in text
     assert weights.layout.shapes[0].y0 == 6.5  # the selected row is outlined
-    assert grad.shape == prox.shape == corr.shape
+    assert grad.shape == prox.shape and corr.shape[0] == grad.shape[0] and corr.shape[1] > grad.shape[1]  # colour bar
+    assert before.shape[:2] == after.shape[:2] and max(before.shape[:2]) == 37   # input and output beside it
+    names = out.session.key_names   # every key named by the class that retrieves it most
+    assert len(names) == len(out.session.stages[0].weights) and set(names) <= set(plots.DISPLAY.values())
+    assert all(f"<br>{n}" in x for n, x in zip(names, weights.data[0].x)) and "retrieved most by" in text
+
+
+def test_a_cancelled_job_stops_at_the_next_stage_and_frees_the_line(holder, tmp_path):
+    from app.jobs import Cancelled, Job
+    path = photo(tmp_path / "scene.png")
+    job = Job(session="s1")
+    stages_run = []
+    network = holder.get().network
+    hooks = [s.register_forward_pre_hook(lambda m, i: stages_run.append(m) or (job.cancel("cancelled by you")
+                                                                              if len(stages_run) == 3 else None))
+             for s in network.stages]
+    try:
+        with pytest.raises(Cancelled, match="cancelled by you"):
+            holder.line.submit(job, handlers.restore, holder, path, "auto", "", "off", None, None, job).result()
+    finally:
+        for h in hooks:
+            h.remove()
+    assert len(stages_run) == 3 and len(holder.line) == 0   # stopped before stage 4; nothing left in the line
+    waiting = Job(session="s2")
+    blocker = threading.Event()
+    first = holder.line.submit(Job(session="s3", estimate=2.0), blocker.wait, 5)
+    queued = holder.line.submit(waiting, handlers.restore, holder, path)
+    assert holder.line.ahead(waiting)[0] == 1 and holder.line.cancel_session("s2") == 1
+    blocker.set()
+    first.result()
+    with pytest.raises(Cancelled):   # dropped when its turn came, without running
+        queued.result()
+    stale = Job(stale_after=0.0)
+    time.sleep(0.01)
+    with pytest.raises(Cancelled, match="went away"):
+        stale.check()
+
+
+def test_restore_steps_say_where_a_waiting_restore_is_and_log_one_line(holder, tmp_path, caplog):
+    from app.jobs import Job
+    path = photo(tmp_path / "scene.png")
+    blocker = threading.Event()
+    holder.line.submit(Job(session="other", estimate=3.0), blocker.wait, 5)
+    steps = handlers.restore_steps(holder, path, "text", "banana", "off", poll=0.01, session="mine")
+    with caplog.at_level("INFO", logger="app.requests"):
+        first = next(steps)
+        assert first.startswith("Waiting for the model: 1 restore is ahead of yours, about")
+        blocker.set()
+        outcome = list(steps)[-1]
+    assert isinstance(outcome, handlers.RestoreOutcome) and outcome.details["steering"] == "text:banana"
+    assert "Your words read as:" in outcome.steering_note
+    [line] = [r.getMessage() for r in caplog.records if r.name == "app.requests"]
+    assert line.startswith("restore size=37x31 model=vlunet-tiny detected=") and "steering=text:'banana'" in line
+    assert "outcome=ok" in line and "seconds=" in line and "scene" not in line
 
 
 def test_recorded_stages_are_those_of_the_restore(tmp_path):
@@ -273,11 +326,16 @@ def test_atlas_figures_place_the_last_image(holder, tmp_path):
     session = handlers.restore(holder, photo(tmp_path / "scene.png"), "auto", "", "auto").session
     before, after, note = handlers.atlas_figures(atlas, session)
     assert {t.name for t in before.data} == {handlers.plots.DISPLAY[n] for n in CANONICAL}
-    assert "prompts" in {t.name for t in after.data} and "prompts" not in {t.name for t in before.data}
+    prompts = "class prompts (text)"
+    assert prompts in {t.name for t in after.data} and prompts not in {t.name for t in before.data}
+    assert {a.text for a in after.layout.annotations} == {f"“{plots.DISPLAY[n]}”" for n in CANONICAL}  # labelled
+    assert "modality gap" in note
     before, after, note = handlers.atlas_figures(atlas, session, holder, project=True)
     for fig in (before, after):
         star = [t for t in fig.data if t.name == "your image"]
         assert len(star) == 1 and np.isfinite(star[0].x[0]) and np.isfinite(star[0].y[0])
+        colour = star[0].marker.color   # no class is drawn in the star's colour
+        assert colour not in plots.COLORS.values() and star[0].marker.line.color == "black"
     assert "★" in note
     with pytest.raises(AtlasTableError, match="different encoders"):  # an image embedded by another encoder
         atlas.project(np.zeros(3, np.float32), np.zeros(3, np.float32))

@@ -47,3 +47,10 @@ def test_missing_run_or_checkpoint_is_one_line(tmp_path, capsys):
     assert len(lines) == 2 and all(line.startswith("error:") for line in lines)
     assert "not a checkpoint folder" in lines[1]
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_an_exported_phase_names_its_recipe():
+    from training.export_restorer import recipe_command
+    assert recipe_command("vlunet-tiny-p13-blur") == \
+        "python -m training.train_restorer --recipe training/configs/vlunet-tiny.yaml --phase vlunet-tiny-p13-blur"
+    assert recipe_command("my-run") == "python -m training.train_restorer --config training/configs/my-run.yaml"

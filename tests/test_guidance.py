@@ -45,3 +45,16 @@ def test_conventions_are_recorded_with_the_network(tmp_path):
         core.create_model("vlunet-tiny", degradation_vector="cosine")
     with pytest.raises(ValueError, match="convention must be one of"):
         degradation_vector(torch.ones(1, 4), "normalised")
+
+
+def test_training_feeds_each_network_its_own_convention(encoder, rng):
+    from training.trainer.loop import guidance_vectors
+    batch = torch.rand(2, 3, 32, 32, generator=rng)
+    small = dict(dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1)
+    ours, theirs = core.create_model("vlunet-tiny", **small), core.create_model("vlunet-tiny", degradation_vector="raw", **small)
+    with torch.no_grad():
+        embedding = encoder.encode_image(batch)
+    assert torch.equal(guidance_vectors(encoder, batch, ours), F.normalize(embedding, dim=-1))
+    assert torch.equal(guidance_vectors(encoder, batch, theirs), embedding)
+    assert guidance_vectors(None, batch, ours) is None
+

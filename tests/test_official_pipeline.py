@@ -228,9 +228,9 @@ def test_the_studio_runs_the_authors_ckpt(pipeline, tmp_path, one_thread):
         client = gradio_client.Client(url, verbose=False)
         status = client.predict(api_name="/status")
         assert "the authors' network `3task_vlunet.ckpt (authors')`" in status and "512×512 photo takes about" in status
-        pair, chart, summary, png = client.predict(gradio_client.handle_file(str(photo)), "auto", "", "auto",
-                                                   api_name="/restore")
-        assert "Restored 96×64" in summary
+        png, details, summary = client.predict(gradio_client.handle_file(str(photo)), "auto", "", "auto",
+                                               api_name="/restore")
+        assert "Restored 96×64" in summary and len(details["probabilities"]) == 7
         restored = np.asarray(Image.open(png).convert("RGB")).astype(np.float32) / 255
         expected = t["output0"][0].clamp(0, 1).permute(1, 2, 0).numpy()
         assert np.abs(restored - expected).max() <= 1 / 255 + 1e-6   # the fixture's output, quantised

@@ -24,6 +24,22 @@ import core
 from training.trainer.state import ResumeError, latest_checkpoint
 
 RECIPE = "python -m training.train_restorer --config training/configs/{name}.yaml"
+RECIPE_PHASE = "python -m training.train_restorer --recipe {recipe} --phase {name}"
+RECIPES = Path(__file__).resolve().parent / "configs"
+
+
+def recipe_command(name: str) -> str:
+    """The command that trains run ``name``: its phase in a shipped recipe (training/configs/*.yaml
+    with ``phases``), else a config file named after the run."""
+    import yaml
+    for path in sorted(RECIPES.glob("*.yaml")):
+        try:
+            phases = (yaml.safe_load(path.read_text()) or {}).get("phases") or []
+        except (yaml.YAMLError, AttributeError):
+            continue
+        if any(isinstance(p, dict) and p.get("name") == name for p in phases):
+            return RECIPE_PHASE.format(recipe=f"training/configs/{path.name}", name=name)
+    return RECIPE.format(name=name)
 
 
 def export(run: Path | None, out: Path, weights: str = "ema", folder: Path | None = None) -> dict:
@@ -40,7 +56,7 @@ def export(run: Path | None, out: Path, weights: str = "ema", folder: Path | Non
     network = core.load_model(source)
     state = json.loads((folder / "state.json").read_text())
     summary, config = state.get("summary", {}), state.get("config", {})
-    recipe = RECIPE.format(name=config.get("name", folder.parents[1].name))
+    recipe = recipe_command(config.get("name", folder.parents[1].name))
     if config.get("steps") and state["step"] < config["steps"]:
         recipe += f" stop_after={state['step']}"
     info = {**summary, "weights": source.stem, "exported_from": str(folder), "planned_steps": config.get("steps"),

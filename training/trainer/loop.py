@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from core.guidance import degradation_vector
+from core.guidance import degradation_vector, network_convention
 from training.losses import restoration_loss
 
 from .config import TrainConfig, TrainConfigError
@@ -56,12 +56,14 @@ def hardware(device: torch.device, world_size: int = 1) -> str:
     return f"{world_size} x {name}" if world_size > 1 else name
 
 
-def guidance_vectors(encoder, degraded: torch.Tensor) -> torch.Tensor | None:
-    """B x 512 unit-norm d_I of the degraded batch (the convention of core.guidance), or None."""
+def guidance_vectors(encoder, degraded: torch.Tensor, network: torch.nn.Module | None = None) -> torch.Tensor | None:
+    """B x 512 d_I of the degraded batch in the form ``network`` reads it (its config's
+    ``degradation_vector``: unit-norm for ours, raw for the authors'; :mod:`core.guidance`), or None."""
     if encoder is None:
         return None
+    convention = network_convention(getattr(network, "module", network))   # DDP wraps the network
     with torch.no_grad():
-        return degradation_vector(encoder.encode_image(degraded))
+        return degradation_vector(encoder.encode_image(degraded), convention)
 
 
 def init_weights(path: str, network: torch.nn.Module, ema: torch.nn.Module | None) -> None:
@@ -95,7 +97,7 @@ def validate(network, encoder, suite, device, batch: int = 8) -> dict:
         for group in groups:
             degraded = torch.cat([s.degraded for s in group]).to(device)
             clean = torch.cat([s.clean for s in group]).to(device)
-            restored = network(degraded, guidance_vectors(encoder, degraded))
+            restored = network(degraded, guidance_vectors(encoder, degraded, network))
             out.append(psnr_batch(restored.float(), clean).cpu())
             inp.append(psnr_batch(degraded, clean).cpu())
     network.train(was_training)
@@ -161,7 +163,7 @@ def optimizer_step(cfg: TrainConfig, trainee: Trainee, model: torch.nn.Module, a
     lr = learning_rate(cfg, step)
     for group in trainee.optimizer.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
-    d = guidance_vectors(trainee.encoder, degraded)
+    d = guidance_vectors(trainee.encoder, degraded, model)
     with amp:
         loss = restoration_loss(model(degraded, d).float(), clean, degraded, cfg.loss_balance)
     trainee.optimizer.zero_grad(set_to_none=True)
