@@ -332,9 +332,9 @@ def _wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace,
             for step in handlers.restore_steps(holder, upload_path(image), degradation, text, tiling, model=model,
                                                session=_session_of(request)):
                 if isinstance(step, str):
-                    yield keep, keep, step
+                    yield keep, keep, step, keep
                 else:
-                    yield step.png_path, step.details, step.summary
+                    yield step.png_path, step.details, step.summary, step.session
         except Cancelled as exc:
             raise gr.Error(f"cancelled: {exc}", title="Cancelled", print_exception=False) from None
         except Exception as exc:   # noqa: BLE001
@@ -385,7 +385,7 @@ def _wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace,
     if page.examples is not None:   # an example restores as soon as it is picked
         page.examples.load_input_event.then(restore_page, inputs, outputs, api_name="restore_example", **run).success(
             api_name="unfolding_reset_example", **reset)
-    page.api.button.click(restore_api, inputs, [page.api.restored, page.api.details, page.api.summary],
+    page.api.button.click(restore_api, inputs, [page.api.restored, page.api.details, page.api.summary, session],
                           api_name="restore", concurrency_id="restore", concurrency_limit=config.queue_size,
                           preprocess=False)
     page.cancel.click(cancel, None, None, api_name="cancel", api_visibility="undocumented", queue=False)
