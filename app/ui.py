@@ -108,8 +108,8 @@ UNFOLDING_HELP = (
 ATLAS_HELP = (
     "UMAP (cosine) of degraded validation and training crops embedded by the degradation encoder, **before** "
     "fine-tuning (frozen backbone) and **after** (trained adapters, the d_I that steers the network), coloured "
-    "by the degradation that was synthesised. Prompts are plotted in the fine-tuned map. The first opening "
-    "fits both maps (cached afterwards).")
+    "by the degradation that was synthesised. Prompts are plotted in the fine-tuned map. The shipped encoder's "
+    "maps are precomputed; another encoder's are fitted on first opening (then kept).")
 
 
 def launch_kwargs(config: AppConfig | None = None) -> dict:

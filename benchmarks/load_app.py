@@ -118,7 +118,7 @@ def serve(config, restorer_factory):
 def restore_once(client, image: Path) -> np.ndarray:
     """One ``/restore`` request; the restored PNG as an array."""
     from gradio_client import handle_file
-    *_, png = client.predict(handle_file(str(image)), "auto", "", "auto", api_name="/restore")
+    png, *_ = client.predict(handle_file(str(image)), "auto", "", "auto", api_name="/restore")
     return np.asarray(Image.open(png))
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image, ImageFile, ImageOps
 
-from app import build_demo, launch_kwargs, uploads
+from app import build_demo, handlers, launch_kwargs, uploads
 from app.config import AppConfig
 from app.testing import tiny_restorer
 
@@ -140,7 +140,7 @@ def restore(client, path):
 
 def still_serves(client, good) -> None:
     path, expected = good
-    *_, png = restore(client, path)
+    png, *_ = restore(client, path)
     assert np.array_equal(np.asarray(Image.open(png)), expected)
 
 
@@ -164,7 +164,7 @@ def test_awkward_upload_is_restored_like_the_picture_it_holds(studio, tmp_path, 
     data, picture, mode = RESTORED[name]
     path = tmp_path / name
     path.write_bytes(data)
-    (before, after), _, summary, png = restore(client, path)
+    png, details, summary = restore(client, path)
     out = Image.open(png)
     expected = restorer.restore(picture).image
     assert out.mode == mode and out.size == picture.size
@@ -174,7 +174,9 @@ def test_awkward_upload_is_restored_like_the_picture_it_holds(studio, tmp_path, 
     if mode == "RGBA":  # the alpha channel is carried over untouched
         assert np.array_equal(np.asarray(out)[..., 3], np.asarray(picture)[..., 3])
     if name in ("exif-rotated.jpg", "animated.gif", "cmyk.jpg", "gray16.png", "rgb48.png"):
-        shown = Image.open(before)  # the before image is a PNG of what the network was given
+        from app.state import ModelHolder
+        holder = ModelHolder(AppConfig(), lambda cfg: (restorer, "the studio's restorer"))
+        shown = Image.open(handlers.restore(holder, str(path)).before)  # a PNG of what the network was given
         assert shown.format == "PNG" and shown.size == picture.size
         assert np.array_equal(np.asarray(shown.convert("RGB")), np.asarray(picture.convert("RGB")))
     if name == "animated.gif":

@@ -163,7 +163,7 @@ def test_an_upload_name_cannot_place_files_outside_the_upload_folder(studio, goo
     assert not (tmp.parent / "escaped.png").exists() and not Path("/etc/cron.d/escaped.png").exists()
     weird = good.with_name("..;<b>x<b> $(id) é.png")
     weird.write_bytes(good.read_bytes())
-    *_, png = restore(client, weird)
+    png, *_ = restore(client, weird)
     assert re.fullmatch(r"[A-Za-z0-9_-]+-restored\.png", Path(png).name), png
 
 
