@@ -115,6 +115,25 @@ def atlas(encoder: DegradationEncoder, cfg: EvalEncoderConfig, data: dict[str, d
     return pd.DataFrame(rows)
 
 
+@torch.no_grad()
+def calibration(encoder: DegradationEncoder, train: dict, val: dict) -> dict:
+    """ECE of the held-out probabilities as the encoder gives them, and with the logit scale that
+    calibrates the train crops (:mod:`training.calibration`; cosine scoring only)."""
+    from training.calibration import expected_calibration_error, fit_scale
+
+    report = {"ece": round(expected_calibration_error(
+        encoder.probabilities(encoder.adapt_image(val["features"])).numpy(), val["labels"].numpy()), 4),
+        "logit_scale": encoder.config.logit_scale}
+    if encoder.config.scoring == "cosine":
+        cosines = {split: encoder.logits(encoder.adapt_image(d["features"])) / encoder.config.logit_scale
+                   for split, d in (("train", train), ("val", val))}
+        with torch.enable_grad():
+            scale = fit_scale(cosines["train"], train["labels"], encoder.config.logit_scale)
+        report.update(fitted_logit_scale=round(scale, 3), ece_fitted=round(expected_calibration_error(
+            (scale * cosines["val"]).softmax(-1).numpy(), val["labels"].numpy()), 4))
+    return report
+
+
 def evaluate(cfg: EvalEncoderConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     path = resolve_encoder(cfg.weights)
@@ -129,6 +148,7 @@ def evaluate(cfg: EvalEncoderConfig) -> dict:
                   "val_samples": int(len(truth)), "labels": list(LABELS), "coarse_labels": list(COARSE_LABELS),
                   "before_linear_probe": scores(linear_probe(data["train"], val), truth),
                   "after_fine_tuning": scores(after, truth), "language_test": language_test(encoder)}
+        report["calibration"] = calibration(encoder, data["train"], val)
         shot = zero_shot(encoder, val)
         if shot is not None:
             report["before_zero_shot"] = scores(shot, truth)
@@ -142,6 +162,7 @@ def evaluate(cfg: EvalEncoderConfig) -> dict:
         if key in report:
             print(f"{key:22s} 7 classes {report[key]['accuracy_7']:.3f}  coarse {report[key]['accuracy_coarse']:.3f}")
     print(f"language test (held-out paraphrases): {report['language_test']['accuracy']:.3f}")
+    print(f"calibration (held-out): {report['calibration']}")
     print(f"wrote {out_dir / f'{stem}-eval.json'} and {out_dir / f'{stem}-atlas.parquet'} ({len(table)} rows)")
     return report
 
