@@ -65,7 +65,9 @@ def degradation_bars(probabilities: dict[str, float], guidance: str = "", unsure
     steered = guidance.split(":", 1)[-1] if guidance and guidance != "auto" else ""
     sub = f"steered by {DISPLAY.get(steered, steered[:24])}, not by this; " if steered else ""
     title += f"<br><sub>{sub}the encoder's own scores, not calibrated</sub>"
-    return _layout(fig, 300, title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=64, b=10))
+    lines = title.count("<br>") + 1   # the title's lines must not run into the top bar
+    return _layout(fig, 300 + 20 * (lines - 2), title=dict(text=title, font=dict(size=14), y=0.98, yanchor="top"),
+                   margin=dict(l=10, r=10, t=24 + 20 * lines, b=10))
 
 
 def weights_heatmap(weights: np.ndarray, stage_labels: Sequence[str], selected: int | None = None,
