@@ -26,8 +26,8 @@ class AppConfig:
         is decoded (clear messages; decompression bombs are refused the same way).
     max_aspect: longest side over shortest side accepted (a 1×20000 strip is refused: the
         encoder sees a centre square of the picture, and its resized view would be gigapixels).
-    queue_size: requests waiting at most; ``concurrency``: restores running at once (the
-        2-core CPU runs one at a time: torch already uses both cores).
+    queue_size: requests waiting at most; ``concurrency``: restores running at once (one: a
+        restore already uses every core torch is given).
     trace_max_pixels: above this size the unfolding trace is not recorded (it needs an
         untiled pass, and tiling starts at one megapixel).
     state_sessions: sessions whose state (last restore, drawn stages: ~5 MB each) is kept; the

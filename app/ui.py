@@ -373,9 +373,9 @@ def _wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace,
     outputs = [page.slider, page.chart, page.summary, page.download, session, page.steering, page.cancel,
                page.sheet_button, page.image]
     # progress is a note in the summary (handlers.restore_steps), and gradio's own display is
-    # minimal: its overlay and loader animate on every frame while up, and a browser on the
-    # same 2-core machine took up to half a core from the network drawing them. Restores wait in
-    # the model's line (app.jobs), not in gradio's queue, so that a waiting page can say where it is.
+    # minimal: its overlay and loader redraw on every frame, CPU a browser on the same machine takes
+    # from the network (docs/benchmarks.md). Restores wait in the model's line (app.jobs), not in
+    # gradio's queue, so that a waiting page can say where it is.
     run = dict(concurrency_id="restore", concurrency_limit=config.queue_size, preprocess=False,
                show_progress="minimal", show_progress_on=[page.summary], api_visibility="undocumented")
     reset = dict(fn=unfolding_reset, inputs=session, outputs=[stages.gallery, stages.note, stages.stage] + stages.detail,

@@ -4,9 +4,8 @@ A 512x512 restore with ``vlunet-tiny`` allocates and frees hundreds of feature m
 With glibc's default settings those blocks go back to the kernel when freed (blocks above the
 mmap threshold are unmapped; the heaps of non-main threads are trimmed), so every restore
 page-faults its way through fresh memory again. The loss is largest in the worker threads where a
-web server runs its handlers, since each gets its own malloc arena: measured here (2 cores,
-``vlunet-tiny``, 512x512, network time, median of 5), 2.25-2.47 s in a thread pool against
-1.80-1.81 s with :func:`keep_freed_memory`.
+web server runs its handlers, since each gets its own malloc arena (about a fifth of a 512x512
+restore; the measurement is in docs/benchmarks.md).
 
 :func:`keep_freed_memory` tells glibc to serve every thread from the main arena, to take blocks
 up to 512 MB from the heap instead of mapping them, and never to trim the heap: after the first

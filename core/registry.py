@@ -5,7 +5,7 @@ Every named variant is registered here and nowhere else.
 * ``vlunet-paper``: the authors' defaults (dim 48, blocks 4/6/6/8, 4 refinement blocks,
   heads 1/2/4/8, de_dim 7): 35,353,028 parameters.
 * ``vlunet-tiny``: the CPU default shipped with the app, sized so that a 512x512 photo
-  restores in about 1.5 s on a 2-core CPU, encoder included (see benchmarks/bench_network.py).
+  restores in a second or two on a laptop CPU, encoder included (docs/benchmarks.md).
 * ``vlunet-small``: between the two, for a GPU or a patient CPU.
 """
 from __future__ import annotations
