@@ -38,4 +38,4 @@ def fit_scale(cosines: torch.Tensor, labels: torch.Tensor, initial: float = 30.0
         loss.backward()
         return loss
     optimizer.step(closure)
-    return float(log_scale.exp())
+    return float(log_scale.detach().exp())
