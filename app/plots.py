@@ -66,7 +66,7 @@ def degradation_bars(probabilities: dict[str, float], guidance: str = "", unsure
     sub = f"steered by {DISPLAY.get(steered, steered[:24])}, not by this; " if steered else ""
     title += f"<br><sub>{sub}the encoder's own scores, not calibrated</sub>"
     lines = title.count("<br>") + 1   # the title's lines must not run into the top bar
-    return _layout(fig, 300 + 20 * (lines - 2), title=dict(text=title, font=dict(size=14), y=0.98, yanchor="top"),
+    return _layout(fig, 300 + 20 * (lines - 2), title=dict(text=title, font=dict(size=14)),
                    margin=dict(l=10, r=10, t=24 + 20 * lines, b=10))
 
 

@@ -83,7 +83,7 @@ class Restorer:
         return max(128, min(DEFAULT_TILE, int(math.isqrt(limit)) // 64 * 64))
 
     @torch.inference_mode()
-    def calibrate(self, side: int = 192) -> float:
+    def calibrate(self, side: int = 256) -> float:
         """Time one pass of the network on a ``side`` x ``side`` image after a warm-up; sets and
         returns :attr:`seconds_per_pixel`, used by :meth:`estimate_seconds` (every untraced restore
         then updates it with what the network really took)."""
