@@ -84,11 +84,12 @@ class Restorer:
 
     @torch.inference_mode()
     def calibrate(self, side: int = 256) -> float:
-        """Time one pass of the network on a ``side`` x ``side`` image after a warm-up; sets and
+        """Time one pass of the network on a ``side`` x ``side`` image after a warm-up pass of the same
+        size (a first pass also pays for fresh memory); sets and
         returns :attr:`seconds_per_pixel`, used by :meth:`estimate_seconds` (every untraced restore
         then updates it with what the network really took)."""
         x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
-        self.network(x[..., :64, :64], None)   # warm-up: first-call allocations and kernel choice
+        self.network(x, None)                  # warm-up: first-touch memory and kernel choice
         start = time.perf_counter()
         self.network(x, None)                  # the cost does not depend on d_I
         self.seconds_per_pixel = (time.perf_counter() - start) / (side * side)
