@@ -42,6 +42,10 @@ class DegradationKeyDatabase(nn.Module):
         """Retrieval weights, B x de_dim, rows summing to one."""
         if d is None:
             return self.database.new_full((batch, self.de_dim), 1.0 / self.de_dim)
+        with torch.autocast(self.database.device.type, enabled=False):  # float32 under bfloat16 inference
+            return self._weights(d, batch)
+
+    def _weights(self, d: torch.Tensor, batch: int) -> torch.Tensor:
         if d.ndim != 2 or d.shape[0] != batch or d.shape[1] != self.retrieval.in_features:
             raise ValueError(f"degradation vector must be {batch} x {self.retrieval.in_features}, "
                              f"got {tuple(d.shape)}")
@@ -49,7 +53,8 @@ class DegradationKeyDatabase(nn.Module):
 
     def key_map(self, weights: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """B x key_channels x H x W key map for retrieval ``weights`` (B x de_dim)."""
-        key = torch.einsum("bn,nchw->bchw", weights, self.database)
+        with torch.autocast(self.database.device.type, enabled=False):
+            key = torch.einsum("bn,nchw->bchw", weights, self.database)
         return F.interpolate(key, size=size, mode="bilinear", align_corners=False)
 
 
