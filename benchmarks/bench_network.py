@@ -14,20 +14,22 @@ set, from getrusage) belongs to that case alone. Rows:
   Restormer/PromptIR-style end-to-end network of equal parameter count
   (``training.baselines``: promptir-tiny / promptir-paper), executed channels-last like ours;
   their notes give the ratios;
-* ``tiled``: a 4000 x 3000 input through 512-pixel tiles overlapping by 32 (what
-  ``Restorer.restore`` does above one megapixel); ``--big-tiles K`` stops after K of the tiles
+* ``tiled``: a 4000 x 3000 input through the tiles ``Restorer.restore`` chooses for the model
+  (``Restorer.auto_tile``: 512 pixels, overlapping by 32); ``--big-tiles K`` stops after K of the tiles
   and reports the measured seconds per tile (peak memory is reached at the first tile: the
   accumulators are allocated before it);
 * ``restore``: ``Restorer.restore`` of a 512 x 512 photo end to end, encoder included
   (the shipped encoder and network weights when present).
-Cases whose single forward is long (``--long-after`` seconds, measured on the first run) are
+``--bf16`` adds, for every VLU-Net forward, a row run under ``core.network.bfloat16_inference``.
+Every case calls ``core.keep_freed_memory()`` first, as the studio and ``python -m core`` do
+(``--no-keep-freed`` leaves glibc's defaults: then each forward page-faults its way through
+fresh memory). Cases whose single forward is long (``--long-after`` seconds, measured on the first run) are
 timed once after that first run instead of ``--repeats`` times; sizes above ``--cold-above``
 pixels warm up on a 256 x 256 input and are timed once (the runs column says 1).
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -116,8 +118,11 @@ def _restorer(model: str):
 
 
 def run_case(kind: str, model: str, size: str, style: str, repeats: int,
-             long_after: float = 60.0, big_tiles: int = 0, cold_above: int = 0) -> dict:
+             long_after: float = 60.0, big_tiles: int = 0, cold_above: int = 0, keep_freed: bool = True) -> dict:
     import torch
+    import core
+    if keep_freed:
+        core.keep_freed_memory()
     torch.manual_seed(0)
     w, h = (int(v) for v in size.split("x")) if "x" in size else (int(size), int(size))
     note, params = "", None
@@ -131,8 +136,9 @@ def run_case(kind: str, model: str, size: str, style: str, repeats: int,
         base = _rss_mib()
         with torch.inference_mode():
             if kind == "tiled":
-                from core.restorer import DEFAULT_OVERLAP, DEFAULT_TILE
+                from core.restorer import DEFAULT_OVERLAP
                 from core.tiling import apply_tiled
+                tile = core.Restorer(net).auto_tile(h, w) if model in core.list_models() else 512
                 done = []
 
                 def on_tile(i: int, total: int) -> None:
@@ -140,20 +146,21 @@ def run_case(kind: str, model: str, size: str, style: str, repeats: int,
                     if big_tiles and i >= big_tiles:
                         raise _EnoughTiles
 
-                net(x[..., :DEFAULT_TILE, :DEFAULT_TILE], d)   # warm-up on one tile
+                net(x[..., :tile, :tile], d)   # warm-up on one tile
                 t = time.perf_counter()
                 try:
-                    apply_tiled(lambda tile: net(tile, d), x, DEFAULT_TILE, DEFAULT_OVERLAP, net.multiple, on_tile=on_tile)
+                    apply_tiled(lambda t: net(t, d), x, tile, DEFAULT_OVERLAP, net.multiple, on_tile=on_tile)
                 except _EnoughTiles:
                     pass
                 elapsed = time.perf_counter() - t
                 per_tile = elapsed / done[0]
                 times = [elapsed if done[0] == done[1] else per_tile * done[1]]
-                note = (f"{done[1]} tiles, {per_tile:.2f} s per tile" if done[0] == done[1] else
+                note = (f"{tile}-px tiles; " if tile != 512 else "") + (f"{done[1]} tiles, {per_tile:.2f} s per tile" if done[0] == done[1] else
                         f"{done[0]} of {done[1]} tiles run, {per_tile:.2f} s per tile; total = per tile x {done[1]}")
             else:
                 from benchmarks.authors_style import authors_execution
-                with authors_execution() if style == "authors" else contextlib.nullcontext():
+                from core.network import bfloat16_inference
+                with authors_execution() if style == "authors" else bfloat16_inference(style == "bf16"):
                     times = _timed(lambda: net(x, d), repeats, long_after, warm_up)
     else:
         restorer, note = _restorer(model)
@@ -190,12 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-big", action="store_true", help=f"skip the {BIG} tiled forward")
     p.add_argument("--big-tiles", type=int, default=0,
                    help=f"run only this many tiles of the {BIG} case (0 = all) and scale the time")
-    p.add_argument("--case", nargs=8, metavar=("KIND", "MODEL", "SIZE", "STYLE", "REPEATS", "LONG", "TILES", "COLD"),
+    p.add_argument("--bf16", action="store_true", help="also time each VLU-Net forward in bfloat16 (opt-in path)")
+    p.add_argument("--no-keep-freed", action="store_true", help="leave glibc's malloc defaults (see above)")
+    p.add_argument("--case", nargs=9, metavar=("KIND", "MODEL", "SIZE", "STYLE", "REPEATS", "LONG", "TILES", "COLD", "KEEP"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.case:
-        kind, model, size, style, repeats, long_after, tiles, cold = args.case
-        print(json.dumps(run_case(kind, model, size, style, int(repeats), float(long_after), int(tiles), int(cold))))
+        kind, model, size, style, repeats, long_after, tiles, cold, keep = args.case
+        print(json.dumps(run_case(kind, model, size, style, int(repeats), float(long_after), int(tiles), int(cold),
+                                  keep == "1")))
         return 0
 
     import torch
@@ -205,9 +215,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def run(kind: str, model: str, size: str, style: str, ours: dict | None = None) -> dict:
         r = _child([kind, model, size, style, str(args.repeats), str(args.long_after), str(args.big_tiles),
-                    str(args.cold_above)])
+                    str(args.cold_above), "0" if args.no_keep_freed else "1"])
         if ours is not None and style == "authors":
             r["note"] = f"ours is {r['seconds'] / ours['seconds']:.2f}x faster"
+        elif ours is not None and style == "bf16":
+            r["note"] = f"{ours['seconds'] / r['seconds']:.2f}x float32's speed"
         elif ours is not None:
             r["note"] = "; ".join(n for n in (r["note"], f"VLU-Net takes {ours['seconds'] / r['seconds']:.2f}x its time, "
                                   f"{ours['peak_mib'] / r['peak_mib']:.2f}x its peak memory") if n)
@@ -221,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         partner = None if args.no_baseline else BASELINE_OF.get(model)
         for size in args.sizes:
             ours = run("forward", model, size, "ours")
+            if args.bf16:
+                run("forward", model, size, "bf16", ours)
             if not args.no_authors and int(size.split("x")[0]) <= args.authors_max:
                 run("forward", model, size, "authors", ours)
             if partner:
