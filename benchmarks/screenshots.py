@@ -43,7 +43,7 @@ def capture(url: str, example: Path, out: Path, width: int) -> None:
         page.wait_for_selector("#degradation-chart .js-plotly-plot")
         for name, tab, ready in [("restore", None, None),
                                  ("unfolding", "Unfolding", "() => document.querySelectorAll('#stage-gallery img').length === 8"),
-                                 ("atlas", "Embedding atlas", "() => !!document.querySelector('#atlas-after .js-plotly-plot')")]:
+                                 ("atlas", "Atlas", "() => !!document.querySelector('#atlas-after .js-plotly-plot')")]:
             if tab is not None:
                 page.get_by_role("tab", name=tab).click()
                 page.wait_for_function(ready)
