@@ -58,7 +58,7 @@ CSS = """
 """
 # The compare view's handle follows the arrow keys (Shift: larger steps) once the view has focus
 # (Tab or a click), Home/End go to either side: gradio's ImageSlider takes only the mouse. It is
-# moved as a drag would move it, with pointer events on its handle.
+# moved as a drag would move it, with mouse events on its handle.
 KEYS_JS = """
 () => {
   document.addEventListener('keydown', (e) => {
@@ -70,14 +70,15 @@ KEYS_JS = """
     const next = e.key === 'Home' ? 0 : e.key === 'End' ? 100 :
         Math.min(100, Math.max(0, now + (e.key === 'ArrowLeft' ? -step : step)));
     view.dataset.handle = next;
-    const handle = view.querySelector('.slider-wrap, [role=slider], .handle, .outer') || view;
-    const at = (p) => ({clientX: box.left + box.width * p / 100, clientY: box.top + box.height / 2, bubbles: true});
-    handle.dispatchEvent(new PointerEvent('pointerdown', at(now)));
+    // gradio's ImageSlider drags its handle (.outer) with d3-drag: a left-button mousedown on the
+    // handle, then mousemove / mouseup on the window the event names as its view.
+    const handle = view.querySelector('.outer');
+    if (!handle) return;
+    const at = (p) => ({clientX: box.left + box.width * p / 100, clientY: box.top + box.height / 2,
+                        bubbles: true, cancelable: true, view: window, button: 0});
     handle.dispatchEvent(new MouseEvent('mousedown', at(now)));
-    window.dispatchEvent(new PointerEvent('pointermove', at(next)));
-    document.dispatchEvent(new MouseEvent('mousemove', at(next)));
-    window.dispatchEvent(new PointerEvent('pointerup', at(next)));
-    document.dispatchEvent(new MouseEvent('mouseup', at(next)));
+    window.dispatchEvent(new MouseEvent('mousemove', at(next)));
+    window.dispatchEvent(new MouseEvent('mouseup', at(next)));
     view.setAttribute('aria-valuenow', String(next));
     e.preventDefault();
   });

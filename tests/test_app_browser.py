@@ -145,6 +145,18 @@ def test_drop_restore_inspect_and_atlas(studio, page, tmp_path):
         box = page.locator(selector).bounding_box()
         assert box["y"] + box["height"] <= 900, selector
     page.screenshot(path=str(ARTIFACTS / "app-restore.png"))
+    handle = page.locator("#before-after .outer")                      # the compare view from the keyboard
+    image = page.locator("#before-after img").last.bounding_box()
+    start = handle.bounding_box()["x"]
+    page.locator("#before-after").focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowLeft")                                 # 10 x 2 % of the image to the left
+    page.wait_for_function("() => document.querySelector('#before-after').getAttribute('aria-valuenow') === '30'")
+    moved = start - handle.bounding_box()["x"]
+    assert moved == pytest.approx(0.2 * image["width"], abs=3)
+    page.keyboard.press("End")
+    page.wait_for_function("() => document.querySelector('#before-after').getAttribute('aria-valuenow') === '100'")
+    assert handle.bounding_box()["x"] > start
 
     page.get_by_role("tab", name="Unfolding").click()
     page.wait_for_function("() => document.querySelectorAll('#stage-gallery img').length === 8")
