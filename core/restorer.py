@@ -20,17 +20,24 @@ from .tiling import apply_padded, apply_tiled
 AUTO_TILE_PIXELS = 1024 * 1024  # above this many pixels, tile=None means tiles of DEFAULT_TILE
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 32
-# Peak activation memory of one forward pass, bytes per input pixel and per level-1 channel (the
-# feature widths of every level scale with ``dim``): measured for vlunet-tiny and vlunet-paper
-# (docs/benchmarks.md). With the default budget, the tiny model's untiled limit is one megapixel.
-ACTIVATION_BYTES_PER_PIXEL_CHANNEL = 256
 DEFAULT_MEMORY_BUDGET = 3 * 1024 ** 3
+
+
+def activation_bytes_per_pixel(network) -> float:
+    """Peak memory one forward pass adds, in bytes per input pixel: level-1 width ``dim`` times
+    (193 + 6.3 x the Restormer blocks of levels 1-4 and refinement). The two constants fit the
+    peaks measured with freed memory kept (:func:`core.keep_freed_memory`, as the studio runs):
+    vlunet-tiny about 250 B per pixel per channel, vlunet-paper about 370 (docs/benchmarks.md).
+    With the default budget the tiny model's untiled limit stays above one megapixel."""
+    config = getattr(network, "config", None)
+    dim = getattr(config, "dim", 12)
+    blocks = sum(getattr(config, "num_blocks", (1, 1, 2, 4))) + getattr(config, "num_refinement_blocks", 1)
+    return dim * (193.0 + 6.3 * blocks)
 
 
 def untiled_pixel_limit(network, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
     """The most pixels ``network`` restores in one pass within ``memory_budget`` bytes of activations."""
-    dim = getattr(getattr(network, "config", None), "dim", 12)
-    return int(memory_budget // (ACTIVATION_BYTES_PER_PIXEL_CHANNEL * dim))
+    return int(memory_budget // activation_bytes_per_pixel(network))
 
 
 @dataclass
