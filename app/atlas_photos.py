@@ -32,6 +32,37 @@ def bundled_photos() -> list[tuple[str, torch.Tensor]]:
     return photos
 
 
+def image_row(encoder, image: torch.Tensor, row_id: str, label: str, split: str) -> dict:
+    """One image row of an atlas table: ``image`` (1 x 3 x H x W in [0, 1]) embedded by ``encoder``."""
+    with torch.no_grad():
+        raw = encoder.encode_image_raw(image.clamp(0, 1))
+        adapted = encoder.adapt_image(raw)
+        probs = encoder.probabilities(adapted)[0]
+    return {"id": row_id, "kind": "image", "degradation": label, "coarse": label.split("_")[0], "split": split,
+            "text": "", "predicted": CANONICAL[int(probs.argmax())], "confidence": float(probs.max()),
+            "raw": raw[0].half().tolist(), "adapted": adapted[0].half().tolist()}
+
+
+def prompt_row(encoder, text: str, label: str, split: str = "prompt") -> dict:
+    """One prompt row of an atlas table: ``text``'s frozen and adapted text embeddings."""
+    with torch.no_grad():
+        raw = encoder.encode_text_raw([text])
+        adapted = encoder.text_adapter(raw)
+    return {"id": f"{split}/{text}", "kind": "prompt", "degradation": label, "coarse": label.split("_")[0],
+            "split": split, "text": text, "predicted": "", "confidence": float("nan"),
+            "raw": raw[0].half().tolist(), "adapted": adapted[0].half().tolist()}
+
+
+def write_table(rows: list[dict], path: str | Path) -> Path:
+    """Write atlas ``rows`` to the parquet file ``path`` (through a temporary file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.parquet")
+    pd.DataFrame(rows).to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
 @torch.no_grad()
 def photo_atlas_table(encoder, path: str | Path, crops_per_photo: int = 3, crop: int = 192, seed: int = 0) -> Path:
     """Write the atlas parquet of ``encoder`` to ``path``: every bundled photo, ``crops_per_photo``
@@ -45,26 +76,9 @@ def photo_atlas_table(encoder, path: str | Path, crops_per_photo: int = 3, crop:
             clean = photo[..., top:top + crop, left:left + crop]
             for label in CANONICAL:
                 image, _ = degrade(clean, label, g)
-                raw = encoder.encode_image_raw(image.clamp(0, 1))
-                adapted = encoder.adapt_image(raw)
-                probs = encoder.probabilities(adapted)[0]
-                rows.append({"id": f"val/{name}#{k}/{label}", "kind": "image", "degradation": label,
-                             "coarse": label.split("_")[0], "split": "val", "text": "",
-                             "predicted": CANONICAL[int(probs.argmax())], "confidence": float(probs.max()),
-                             "raw": raw[0].half().tolist(), "adapted": adapted[0].half().tolist()})
-    for label in CANONICAL:
-        for text in encoder.prompts(label):
-            raw = encoder.encode_text_raw([text])
-            adapted = encoder.text_adapter(raw)
-            rows.append({"id": f"prompt/{text}", "kind": "prompt", "degradation": label,
-                         "coarse": label.split("_")[0], "split": "prompt", "text": text, "predicted": "",
-                         "confidence": float("nan"), "raw": raw[0].half().tolist(), "adapted": adapted[0].half().tolist()})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.parquet")
-    pd.DataFrame(rows).to_parquet(tmp, index=False)
-    tmp.replace(path)
-    return path
+                rows.append(image_row(encoder, image, f"val/{name}#{k}/{label}", label, "val"))
+    rows += [prompt_row(encoder, text, label) for label in CANONICAL for text in encoder.prompts(label)]
+    return write_table(rows, path)
 
 
 class AtlasBook:

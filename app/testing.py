@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 import core
 from core.degradations import CANONICAL, degrade
 from core.encoder import DegradationEncoder, EncoderConfig
+
+from .atlas_photos import image_row, prompt_row, write_table
 
 TINY_NET = dict(dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1, ffn_expansion_factor=2.0)
 TINY_CLIP = dict(embed_dim=32, vision_cfg=dict(image_size=32, layers=1, width=64, patch_size=16),
@@ -45,26 +46,10 @@ def synthetic_atlas_table(encoder: DegradationEncoder, path: str | Path, per_cla
             base = torch.rand(1, 3, 8, 8, generator=g)
             clean = torch.nn.functional.interpolate(base, size=(64, 64), mode="bilinear", align_corners=False)
             image, _ = degrade(clean, label, g)
-            with torch.no_grad():
-                raw = encoder.encode_image_raw(image.clamp(0, 1))
-                adapted = encoder.adapt_image(raw)
-                predicted = CANONICAL[int(encoder.probabilities(adapted).argmax())]
             split = "val" if i % 2 else "train"
-            rows.append({"id": f"{split}/scene{i}/{label}/{i}", "kind": "image", "degradation": label,
-                         "coarse": label.split("_")[0], "split": split, "text": "", "predicted": predicted,
-                         "confidence": 0.5, "raw": raw[0].half().tolist(), "adapted": adapted[0].half().tolist()})
-    for label in CANONICAL:
-        text = f"a photo with {label.replace('_', ' ')}"
-        with torch.no_grad():
-            raw = encoder.encode_text_raw([text])
-            adapted = encoder.text_adapter(raw)
-        rows.append({"id": f"authors_prompt/{text}", "kind": "prompt", "degradation": label,
-                     "coarse": label.split("_")[0], "split": "authors_prompt", "text": text, "predicted": "",
-                     "confidence": float("nan"), "raw": raw[0].half().tolist(), "adapted": adapted[0].half().tolist()})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_parquet(path, index=False)
-    return path
+            rows.append(image_row(encoder, image, f"{split}/scene{i}/{label}/{i}", label, split))
+    rows += [prompt_row(encoder, f"a photo with {label.replace('_', ' ')}", label, "authors_prompt") for label in CANONICAL]
+    return write_table(rows, path)
 
 
 class PCAReducer:

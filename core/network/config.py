@@ -86,10 +86,15 @@ class VLUNetConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "VLUNetConfig":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"VLU-Net config is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError("VLU-Net config JSON must be an object")
-        return cls.from_dict(data)
+        return cls.from_dict(json_object(text, "VLU-Net config", ConfigError))
+
+
+def json_object(text: str, what: str, error: type[Exception]) -> dict:
+    """``text`` parsed as a JSON object; anything else is one ``error`` line naming ``what``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise error(f"{what} JSON must be an object")
+    return data

@@ -25,17 +25,11 @@ def parse_clip_config(value: str | None) -> dict[str, Any] | None:
     """``open_clip.CLIP`` arguments given as JSON text or as the path of a JSON file (None: ViT-B-32's)."""
     if not value:
         return None
-    import json
     from pathlib import Path
 
+    from ..network.config import json_object
     text = value if value.lstrip().startswith("{") else Path(value).read_text()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise OfficialCheckpointError(f"the CLIP config is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise OfficialCheckpointError("the CLIP config must be a JSON object of open_clip.CLIP arguments")
-    return data
+    return json_object(text, "the CLIP config (open_clip.CLIP arguments)", OfficialCheckpointError)
 
 
 def authors_encoder_config() -> EncoderConfig:
