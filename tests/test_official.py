@@ -68,3 +68,24 @@ def test_unsafe_or_mismatched_files_are_refused(shared_dir, tmp_path):
         core.load_official({**state, "mystery.weight": torch.zeros(1)}, **config)
     with pytest.raises(FileNotFoundError):
         core.load_official(tmp_path / "absent.ckpt", **config)
+
+
+def test_the_configuration_is_read_from_the_tensors(shared_dir):
+    """Both fixtures' sizes, the authors' default network, and a five-key (single-task) variant of it."""
+    from core.official import infer_net_config
+    from core.official.keys import AUTHORS_DEFAULTS
+
+    config, state, _ = _fixture(shared_dir)
+    inferred = infer_net_config(state)
+    assert {k: (list(v) if isinstance(v, tuple) else v) for k, v in inferred.items() if k in config} == config
+    shapes = json.loads((shared_dir / "reference" / "official_vlunet_full_keys.json").read_text())["state_dict_shapes"]
+    full = {k: torch.empty(v, device="meta") for k, v in shapes.items()}
+    assert infer_net_config(full) == AUTHORS_DEFAULTS
+    five = {k: (torch.empty([v.shape[0], 5, *v.shape[2:]], device="meta") if k.endswith("prompt_param") else
+                torch.empty([5, *v.shape[1:]], device="meta") if ".gradient_descent.linear." in k else v)
+            for k, v in full.items()}
+    args = infer_net_config(five)
+    assert args["de_dim"] == 5
+    ours = core.create_model("vlunet-paper", de_dim=5).state_dict()
+    mapped = map_official_keys(five)
+    assert all(tuple(mapped[k].shape) == tuple(ours[k].shape) for k in ours)
