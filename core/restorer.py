@@ -10,6 +10,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
+from .allocator import resident_bytes
 from .checkpoint import load_model
 from .guidance import Guidance, network_convention, resolve_guidance
 from .imageio import MAX_PIXELS_DEFAULT, read_image, to_pil
@@ -33,6 +34,13 @@ def activation_bytes_per_pixel(network) -> float:
     dim = getattr(config, "dim", 12)
     blocks = sum(getattr(config, "num_blocks", (1, 1, 2, 4))) + getattr(config, "num_refinement_blocks", 1)
     return dim * (193.0 + 6.3 * blocks)
+
+
+def image_buffer_bytes(height: int, width: int) -> int:
+    """Memory a tiled restore of ``height`` x ``width`` holds besides one tile's activations: the
+    float32 RGB input, output accumulator and blend weights (:func:`core.tiling.apply_tiled`), and
+    the decoded and encoded 8-bit copies of the photo."""
+    return height * width * (4 * (3 + 3 + 1) + 2 * 3)
 
 
 def untiled_pixel_limit(network, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
@@ -75,6 +83,7 @@ class Restorer:
         self.max_pixels = max_pixels
         self.memory_budget = memory_budget
         self.seconds_per_pixel: float | None = None   # set by calibrate()
+        self.resident_at_load = resident_bytes()        # the process with weights, before any restore
 
     @property
     def untiled_limit(self) -> int:
@@ -83,11 +92,17 @@ class Restorer:
         return min(AUTO_TILE_PIXELS, untiled_pixel_limit(self.network, self.memory_budget))
 
     def auto_tile(self, height: int, width: int) -> int:
-        """The tile side ``tile=None`` uses for an image of ``height`` x ``width`` (0: untiled)."""
-        limit = self.untiled_limit
-        if height * width <= limit:
+        """The tile side ``tile=None`` uses for an image of ``height`` x ``width`` (0: untiled).
+
+        Tiles are as large as fits (at most 512) with the whole process within ``memory_budget``:
+        its memory once the weights were loaded (:attr:`resident_at_load`), the image's buffers
+        (:func:`image_buffer_bytes`) and one tile's activations (:func:`activation_bytes_per_pixel`).
+        """
+        if height * width <= self.untiled_limit:
             return 0
-        return max(128, min(DEFAULT_TILE, int(math.isqrt(limit)) // 64 * 64))
+        room = self.memory_budget - self.resident_at_load - image_buffer_bytes(height, width)
+        side = math.isqrt(max(0, int(room / activation_bytes_per_pixel(self.network))))
+        return max(128, min(DEFAULT_TILE, side // 32 * 32))
 
     @torch.inference_mode()
     def calibrate(self, side: int = 256) -> float:

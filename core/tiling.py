@@ -90,4 +90,4 @@ def apply_tiled(fn: TensorFn, x: torch.Tensor, tile: int, overlap: int, multiple
             done += 1
             if on_tile is not None:
                 on_tile(done, total)
-    return out / norm
+    return out.div_(norm)

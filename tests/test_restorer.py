@@ -125,3 +125,19 @@ def test_command_line_restores_the_good_and_reports_the_bad(tiny_net, tmp_path, 
     buf = io.BytesIO()
     restored.save(buf, "PNG")
     assert buf.getvalue()
+
+
+def test_tiles_keep_the_whole_process_within_the_memory_budget():
+    """Tile side: the process at load + the image's buffers + one tile's activations fit the budget."""
+    from core.restorer import activation_bytes_per_pixel, image_buffer_bytes
+    paper = core.create_model("vlunet-paper")
+    tiny = core.Restorer(core.create_model("vlunet-tiny"))
+    assert tiny.untiled_limit == core.restorer.AUTO_TILE_PIXELS and tiny.auto_tile(1024, 1024) == 0
+    assert tiny.auto_tile(3000, 4000) == 512
+    for budget_gb in (3, 2.5):
+        restorer = core.Restorer(paper, memory_budget=int(budget_gb * 2 ** 30))
+        restorer.resident_at_load = 900 * 2 ** 20   # this process's figure depends on the tests before
+        tile = restorer.auto_tile(3000, 4000)
+        assert tile % 32 == 0 and 128 <= tile < 512
+        used = restorer.resident_at_load + image_buffer_bytes(3000, 4000) + tile ** 2 * activation_bytes_per_pixel(paper)
+        assert used <= restorer.memory_budget < used + ((tile + 32) ** 2 - tile ** 2) * activation_bytes_per_pixel(paper)
