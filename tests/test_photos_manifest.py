@@ -11,6 +11,15 @@ from training.data import photos
 from training.data.photos import MAX_SIDE, PhotoCorpusError, build_corpus, photo_paths, read_manifest
 
 
+VAL_PHOTOS = {
+    "lomiri-wallpapers-16.04__aitzgorri_by_Aitzol_Berasategi.png",
+    "lomiri-wallpapers-16.04__friends_by_Aitzol_Berasategi.png",
+    "mate-backgrounds__nature_Dune.png", "mate-backgrounds__nature_LadyBird.png",
+    "plasma-workspace-wallpapers__wallpapers_EveningGlow_contents_images_2560x1600.png",
+    "opencv-doc__data_fruits.png", "opencv-doc__data_messi5.png", "opencv-doc__data_building.png",
+    "opencv-doc__hfs_data_002.png"}
+
+
 def test_manifest_integrity():
     rows = read_manifest()
     assert len(rows) >= 50
@@ -22,8 +31,13 @@ def test_manifest_integrity():
     val = {r.name for r in rows if r.split == "val"}
     assert not train & val and 0.1 <= len(val) / len(rows) <= 0.2
     assert len({r.package for r in rows if r.split == "val"}) >= 4  # varied validation content
+    assert len(train) == 69
+    assert val == VAL_PHOTOS  # fixed: every recorded comparison is on these 9
     assert {r.package for r in rows} == {"plasma-workspace-wallpapers", "lomiri-wallpapers-16.04",
-                                         "lomiri-wallpapers-20.04", "mate-backgrounds", "opencv-doc"}
+                                         "lomiri-wallpapers-20.04", "mate-backgrounds", "opencv-doc",
+                                         "lxqt-themes", "forensics-samples-files", "palapeli-data",
+                                         "sddm-theme-maldives", "digikam-data", "libjxl-testdata",
+                                         "librust-jpeg-decoder-dev"}
 
 
 def _fake_package(tmp_path, sizes):

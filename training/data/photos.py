@@ -35,6 +35,13 @@ MANIFEST = pathlib.Path(__file__).with_name("photo_manifest.csv")
 SPLITS = ("train", "val")
 MAX_SIDE = 2048
 FIELDS = ("file", "package", "sha256", "licence", "split", "description")
+# Folders under usr/share/ left out of corpus file names (the package name already says
+# where a photo comes from); "backgrounds/mate/" before "backgrounds/" so the longer one wins.
+# Adding a folder must not rename an existing photo: the index and the val set go by name.
+NAME_FOLDERS = ("doc/opencv-doc/examples/", "backgrounds/mate/", "backgrounds/", "lxqt/wallpapers/",
+                "forensics-samples/original-files/", "palapeli/collection/", "sddm/themes/",
+                "digikam/about/images/", "libjxl-testdata/jxl/", "cargo/registry/")
+_NAME_PREFIX = re.compile("^usr/share/(" + "|".join(map(re.escape, NAME_FOLDERS)) + ")?")
 
 
 class PhotoCorpusError(RuntimeError):
@@ -55,7 +62,7 @@ class PhotoRecord:
     @property
     def name(self) -> str:
         """File name of the re-encoded photo in the corpus (without folder)."""
-        stem = re.sub(r"^usr/share/(doc/opencv-doc/examples/|backgrounds/(mate/)?)?", "", self.file)
+        stem = _NAME_PREFIX.sub("", self.file)
         stem = re.sub(r"[^A-Za-z0-9.-]+", "_", stem.rsplit(".", 1)[0])
         return f"{self.package}__{stem}.png"
 
