@@ -30,6 +30,10 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
 )}
 DEFAULT = "vlunet-tiny"
 
+#: The one-by-one specialists shipped beside an all-in-one model (:mod:`core.one_by_one`):
+#: all-in-one name -> {degradation type: registered name}.
+SPECIALISTS: dict[str, dict[str, str]] = {}
+
 
 class WeightsNotFoundError(FileNotFoundError):
     """Named weights that are not on disk."""
@@ -37,6 +41,12 @@ class WeightsNotFoundError(FileNotFoundError):
 
 def list_pretrained() -> list[str]:
     return sorted(PRETRAINED)
+
+
+def specialists_of(name_or_path: str | os.PathLike | None = None) -> dict[str, str]:
+    """The specialists shipped for a registered name (None: the default); none for a path."""
+    key = DEFAULT if name_or_path is None else name_or_path
+    return dict(SPECIALISTS.get(key, {})) if isinstance(key, str) else {}
 
 
 def recipe_file(name: str) -> str:

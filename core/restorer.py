@@ -15,7 +15,8 @@ from .checkpoint import load_model
 from .guidance import Guidance, network_convention, resolve_guidance
 from .imageio import MAX_PIXELS_DEFAULT, read_image, to_pil
 from .network import StageTrace, VLUNet
-from .pretrained import resolve_weights
+from .one_by_one import ALL_IN_ONE, check_mode, check_specialists, choose_type, specialist_label
+from .pretrained import resolve_weights, specialists_of
 from .tiling import apply_padded, apply_tiled
 
 AUTO_TILE_PIXELS = 1024 * 1024  # above this many pixels, tile=None means tiles of DEFAULT_TILE
@@ -58,6 +59,8 @@ class RestoreResult:
     guidance: what steered the network ("auto", "uniform", "class:rain", "text:...").
     stages: the eight StageTrace records when ``trace=True`` (padded resolution), else None.
     timings: seconds spent in "read", "encoder", "network", "total".
+    network: which network restored it: "all-in-one", or "<type> specialist" in the one-by-one
+        mode (:mod:`core.one_by_one`).
     """
 
     image: Image.Image
@@ -66,19 +69,26 @@ class RestoreResult:
     guidance: str
     stages: list[StageTrace] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    network: str = ALL_IN_ONE
 
 
 class Restorer:
     """Blind all-in-one restoration: encoder -> d_I -> VLU-Net, with padding and tiling.
 
     ``Restorer(network, encoder=None, device=None)``; usually ``Restorer.from_pretrained()``.
-    Without an encoder every image is restored with uniform retrieval weights.
+    Without an encoder every image is restored with uniform retrieval weights. ``specialists``
+    (``{type: network}``, :mod:`core.one_by_one`) serve ``restore(..., mode="one-by-one")``.
     """
 
     def __init__(self, network: VLUNet, encoder=None, device: str | torch.device | None = None,
-                 max_pixels: int = MAX_PIXELS_DEFAULT, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+                 max_pixels: int = MAX_PIXELS_DEFAULT, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 specialists: dict[str, VLUNet] | None = None):
         self.device = torch.device(device or "cpu")
         self.network = network.to(self.device).eval()
+        self.specialists = {kind: net.to(self.device).eval() for kind, net in check_specialists(specialists).items()}
+        if any(network_convention(net) != network_convention(network) for net in self.specialists.values()):
+            raise ValueError("the specialists must take d_I in the all-in-one network's convention "
+                             f"({network_convention(network)!r})")
         self.encoder = encoder.to(self.device).eval() if encoder is not None else None
         self.max_pixels = max_pixels
         self.memory_budget = memory_budget
@@ -135,17 +145,24 @@ class Restorer:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike | None = None,
-                        device: str | torch.device | None = None, encoder="default") -> "Restorer":
+                        device: str | torch.device | None = None, encoder="default",
+                        specialists="default") -> "Restorer":
         """Load shipped weights by name (None: the default) or a checkpoint path, offline.
 
         ``encoder``: "default" loads the shipped degradation encoder; None restores without
-        one (uniform retrieval); or pass a ``DegradationEncoder``.
+        one (uniform retrieval); or pass a ``DegradationEncoder``. ``specialists``: "default"
+        loads the one-by-one specialists shipped for that name (none for a path); None none; or
+        ``{type: name or path}``.
         """
         network = load_model(resolve_weights(name_or_path), device=device)
         if isinstance(encoder, str) and encoder == "default":
             from .encoder import DegradationEncoder
             encoder = DegradationEncoder.from_pretrained(device=device)
-        return cls(network, encoder, device)
+        if isinstance(specialists, str) and specialists == "default":
+            specialists = specialists_of(name_or_path)
+        specialists = {kind: load_model(resolve_weights(weights), device=device)
+                       for kind, weights in check_specialists(specialists).items()}
+        return cls(network, encoder, device, specialists=specialists)
 
     @classmethod
     def from_official(cls, path: str | os.PathLike, device: str | torch.device | None = None,
@@ -162,10 +179,25 @@ class Restorer:
         d_I in the form the network was trained with (its config's ``degradation_vector``)."""
         return resolve_guidance(self.encoder, image.to(self.device), degradation, network_convention(self.network))
 
+    def network_for(self, guide: Guidance, degradation: str | None = None,
+                    mode: str = ALL_IN_ONE) -> tuple[VLUNet, str]:
+        """The network that restores an image steered by ``guide`` in ``mode``, and its label
+        (:attr:`RestoreResult.network`): in the one-by-one mode the specialist of the image's type
+        (:func:`core.one_by_one.choose_type`), else, or without one, the all-in-one network."""
+        if check_mode(mode) == ALL_IN_ONE:
+            return self.network, ALL_IN_ONE
+        if not guide.probabilities and not degradation:
+            raise ValueError("the one-by-one mode chooses a network by the detected degradation: "
+                             "load a degradation encoder or name the degradation")
+        kind = choose_type(guide.probabilities, degradation)
+        if kind in self.specialists:
+            return self.specialists[kind], specialist_label(kind)
+        return self.network, ALL_IN_ONE
+
     @torch.inference_mode()
     def restore(self, image, degradation: str | None = None, tile: int | None = None,
                 trace: bool = False, overlap: int = DEFAULT_OVERLAP,
-                progress: Callable[[int, int], None] | None = None) -> RestoreResult:
+                progress: Callable[[int, int], None] | None = None, mode: str = ALL_IN_ONE) -> RestoreResult:
         """Restore one image.
 
         image: path, bytes, PIL image (any mode; EXIF orientation honoured), numpy array or
@@ -175,12 +207,15 @@ class Restorer:
             sooner for a network whose activations would exceed ``memory_budget``), 0 = never tile,
             N = tiles of N x N pixels (a multiple of 8) overlapping by ``overlap``.
         trace: also return the eight stages' records (untiled only).
+        mode: "all-in-one" (one network for every degradation) or "one-by-one" (the specialist
+            of the image's degradation type where there is one, :mod:`core.one_by_one`).
         """
         t0 = time.perf_counter()
         rgb, meta = read_image(image, max_pixels=self.max_pixels)
         x = rgb[None].to(self.device)
         t1 = time.perf_counter()
         guide = self.guidance(x, degradation)
+        network, used = self.network_for(guide, degradation, mode)
         t2 = time.perf_counter()
         h, w = x.shape[-2:]
         if tile is None:
@@ -193,15 +228,15 @@ class Restorer:
             records: list[StageTrace] = []
 
             def run(t: torch.Tensor) -> torch.Tensor:
-                out, recs = self.network(t, guide.d, trace=True)
+                out, recs = network(t, guide.d, trace=True)
                 records.extend(recs)
                 return out
             out = apply_padded(run, x, m)
             stages = records
         elif tile:
-            out = apply_tiled(lambda t: self.network(t, guide.d), x, tile, overlap, m, on_tile=progress)
+            out = apply_tiled(lambda t: network(t, guide.d), x, tile, overlap, m, on_tile=progress)
         else:
-            out = apply_padded(lambda t: self.network(t, guide.d), x, m)
+            out = apply_padded(lambda t: network(t, guide.d), x, m)
         out = out[0].clamp(0, 1).float().cpu()
         t3 = time.perf_counter()
         if not trace:   # the estimate follows what this machine really does
@@ -209,4 +244,4 @@ class Restorer:
         return RestoreResult(
             image=to_pil(out, meta), tensor=out, degradation=guide.probabilities, guidance=guide.source,
             stages=stages, timings={"read": t1 - t0, "encoder": t2 - t1, "network": t3 - t2,
-                                    "total": time.perf_counter() - t0})
+                                    "total": time.perf_counter() - t0}, network=used)

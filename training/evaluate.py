@@ -41,9 +41,10 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from core.guidance import network_convention, resolve_guidance
+from core.guidance import Guidance, network_convention, resolve_guidance
 from core.metrics import psnr, ssim
 from core.official import crop_to_multiple, is_release
+from core.one_by_one import TYPES, check_specialists, choose_type
 from core.official.encoder import parse_clip_config
 from core.tiling import apply_padded, apply_tiled
 from training.data.patches import augment, unaugment
@@ -72,39 +73,56 @@ GUIDANCE = ("auto", "uniform", "oracle")
 PROTOCOLS = ("studio", "authors")
 
 
-def guidance_vector(encoder, image: SuiteImage, guidance: str = "auto", convention: str = "unit") -> torch.Tensor | None:
-    """d_I for ``image`` (1 x D) under ``guidance`` (:data:`GUIDANCE`), in the network's
-    ``convention`` (:func:`core.guidance.network_convention`); None (uniform retrieval) without an
-    encoder. ``oracle`` falls back to ``auto`` for an image of no degradation class (the
-    :data:`CLEAN` pseudo-task)."""
+def guidance_for(encoder, image: SuiteImage, guidance: str = "auto", convention: str = "unit") -> Guidance | None:
+    """The steering of ``image`` under ``guidance`` (:data:`GUIDANCE`) in the network's
+    ``convention`` (:func:`core.guidance.network_convention`), with the encoder's detection; None
+    without an encoder. ``oracle`` falls back to ``auto`` for an image of no degradation class
+    (the :data:`CLEAN` pseudo-task)."""
     if guidance not in GUIDANCE:
         raise ValueError(f"guidance must be one of {', '.join(GUIDANCE)}, got {guidance!r}")
     if encoder is None:
         return None
     choice = (set_class(image.task) or "auto") if guidance == "oracle" else guidance
-    return resolve_guidance(encoder, image.degraded, choice, convention).d
+    return resolve_guidance(encoder, image.degraded, choice, convention)
+
+
+def guidance_vector(encoder, image: SuiteImage, guidance: str = "auto", convention: str = "unit") -> torch.Tensor | None:
+    """d_I for ``image`` (1 x D) under ``guidance`` (:func:`guidance_for`); None (uniform retrieval)
+    without an encoder."""
+    guide = guidance_for(encoder, image, guidance, convention)
+    return None if guide is None else guide.d
 
 
 def network_method(network, encoder=None, guidance: str = "auto", ensemble: str = "none",
-                   protocol: str = "studio") -> Method:
+                   protocol: str = "studio", specialists: dict | None = None) -> Method:
     """Restore with ``network`` steered by :func:`guidance_vector` (by default the encoder's
     reading of the image, in the network's d_I convention; no encoder: d = None). ``studio``
     protocol: padded to the network's multiple, tiled above one megapixel, as
     :class:`core.Restorer` does; ``authors``: the network on the image as it is (already cropped
     to a multiple of 16 by :func:`authors_crop`). ``ensemble`` (:data:`ENSEMBLES`) averages the
-    restorations of transformed copies (one d_I, that of the input)."""
+    restorations of transformed copies (one d_I, that of the input). ``specialists``
+    (``{type: network}``): the one-by-one mode of :class:`core.Restorer`, each image restored by the
+    specialist of its detected type (``oracle``: of its true type) where there is one."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     network.eval()
     multiple = getattr(network, "multiple", 8)
     modes = ENSEMBLES[ensemble]
     convention = network_convention(network)
+    specialists = {kind: net.eval() for kind, net in check_specialists(specialists).items()}
+    if specialists and encoder is None:
+        raise ValueError("the one-by-one mode needs the encoder: it picks each image's specialist")
 
     @torch.inference_mode()
     def restore(image: SuiteImage) -> torch.Tensor:
         x = image.degraded
-        d = guidance_vector(encoder, image, guidance, convention)
-        fn = lambda t: network(t, d)  # noqa: E731
+        guide = guidance_for(encoder, image, guidance, convention)
+        d = None if guide is None else guide.d
+        chosen = network
+        if specialists:
+            kind = choose_type(guide.probabilities, set_class(image.task) if guidance == "oracle" else None)
+            chosen = specialists.get(kind, network)
+        fn = lambda t: chosen(t, d)  # noqa: E731
         if protocol == "authors":
             run = fn
         elif x.shape[-2] * x.shape[-1] > TILE_ABOVE:
@@ -240,6 +258,14 @@ def load_checkpoint(checkpoint: str, clip_config: dict | None = None):
     return load_network(path), None
 
 
+def load_specialists(items: list[str]) -> dict:
+    """``["noise=runs/x.safetensors", ...]`` (``--specialist``) -> {type: network}."""
+    pairs = [item.split("=", 1) for item in items]
+    if any(len(pair) != 2 or not pair[1] for pair in pairs):
+        raise ValueError(f"--specialist takes TYPE=WEIGHTS, got {items}")
+    return {kind: load_checkpoint_network(weights) for kind, weights in check_specialists(dict(pairs)).items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="weights file or shipped name (vlunet-tiny)")
@@ -261,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
                              "release); studio: as the studio restores (default otherwise)")
     parser.add_argument("--ensemble", default="none", choices=tuple(ENSEMBLES),
                         help="self-ensemble: average over flips (x4) or all 8 flips and rotations")
+    parser.add_argument("--specialist", action="append", default=[], metavar="TYPE=WEIGHTS",
+                        help=f"one-by-one mode: the network restoring images detected as TYPE ({', '.join(TYPES)}); "
+                             "repeat for each type, the checkpoint restores the others")
     parser.add_argument("--crop-multiple", type=int, default=None, help="centre-crop to a multiple before metrics")
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
@@ -278,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.encoder is not None or encoder is None:
             from core.encoder import DegradationEncoder
             encoder = DegradationEncoder.from_pretrained(args.encoder)
+        specialists = load_specialists(args.specialist)
         images = load_suite(args.suite, args.photos, args.data_root, args.crop, args.crops_per_photo,
                             clean=args.clean)[:args.limit]
         if protocol == "authors":
@@ -286,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     guided = encoder if hasattr(network, "stages") else None   # baselines have no guidance input
-    method = network_method(network, guided, args.guidance, args.ensemble, protocol)
+    try:
+        method = network_method(network, guided, args.guidance, args.ensemble, protocol, specialists)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     per_image = evaluate(method, images, detect(encoder, images), args.crop_multiple)
     out = args.out or Path("runs/eval") / f"{Path(args.checkpoint).stem}-{args.suite}"
     table = write_tables(per_image, out)

@@ -1,0 +1,96 @@
+"""The one-by-one mode: each image restored by the specialist of its degradation type."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import core
+from core.one_by_one import choose_type, type_scores
+from core.pretrained import specialists_of
+from training import evaluate as ev
+from training.trainer.data import SuiteImage
+
+
+class SplitEncoder(torch.nn.Module):
+    """Reads every image as noise 15 or 25 (0.3 each) or rain (0.4): no class passes one half."""
+
+    labels = ("noise_15", "noise_25", "noise_50", "haze", "rain", "blur", "low_light")
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("class_embeddings", torch.eye(7, 512))
+
+    def encode_image(self, images):
+        return torch.ones(images.shape[0], 512)
+
+    def encode_text(self, texts):
+        return torch.full((len(texts), 512), -1.0)
+
+    def class_vector(self, label):
+        return self.class_embeddings[self.labels.index(label)]
+
+    def probabilities(self, d):
+        return torch.tensor([[0.3, 0.3, 0.0, 0.0, 0.4, 0.0, 0.0]]).expand(d.shape[0], 7)
+
+
+def _net(seed: int):
+    torch.manual_seed(seed)
+    return core.create_model("vlunet-tiny").eval()
+
+
+def test_the_type_sums_the_noise_levels_and_a_named_class_wins():
+    probs = dict(zip(SplitEncoder.labels, (0.3, 0.3, 0.0, 0.0, 0.4, 0.0, 0.0)))
+    assert type_scores(probs)["noise"] == pytest.approx(0.6)
+    assert choose_type(probs) == "noise"
+    assert choose_type(probs, "rain") == "rain" and choose_type({}, "noise_50") == "noise"
+    assert choose_type({}) is None
+
+
+def test_one_by_one_restores_with_the_specialist_of_the_detected_type():
+    image = torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(0))
+    all_in_one, noise, blur = _net(0), _net(1), _net(2)
+    restorer = core.Restorer(all_in_one, SplitEncoder(), specialists={"noise": noise, "blur": blur})
+    auto = restorer.restore(image, mode="one-by-one")
+    assert auto.network == "noise specialist"
+    assert torch.equal(auto.tensor, core.Restorer(noise, SplitEncoder()).restore(image).tensor)
+    assert not torch.equal(auto.tensor, restorer.restore(image).tensor)          # all-in-one differs
+    assert restorer.restore(image).network == "all-in-one"
+    named = restorer.restore(image, degradation="rain", mode="one-by-one")       # no rain specialist
+    assert named.network == "all-in-one"
+    assert torch.equal(named.tensor, restorer.restore(image, degradation="rain").tensor)
+    assert restorer.restore(image, degradation="blur", mode="one-by-one").network == "blur specialist"
+    with pytest.raises(ValueError, match="mode"):
+        restorer.restore(image, mode="specialists")
+
+
+def test_bad_specialists_and_a_mode_without_detection_are_one_line_errors():
+    with pytest.raises(ValueError, match="unknown degradation types"):
+        core.Restorer(_net(0), specialists={"snow": _net(1)})
+    restorer = core.Restorer(_net(0), specialists={"noise": _net(1)})
+    with pytest.raises(ValueError, match="encoder"):
+        restorer.restore(torch.rand(3, 32, 32), mode="one-by-one")
+    with pytest.raises(ValueError, match="unknown degradation types"):
+        ev.load_specialists(["fog=x.safetensors"])
+    with pytest.raises(ValueError, match="TYPE=WEIGHTS"):
+        ev.load_specialists(["noise"])
+
+
+def test_from_pretrained_loads_specialists_by_path(tmp_path):
+    core.save_model(_net(1), tmp_path / "noise.safetensors")
+    restorer = core.Restorer.from_pretrained(encoder=None, specialists={"noise": tmp_path / "noise.safetensors"})
+    assert set(restorer.specialists) == {"noise"}
+    assert specialists_of(tmp_path / "any.safetensors") == {}
+
+
+def test_evaluation_picks_the_specialist_per_image_like_the_restorer():
+    clean = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    image = SuiteImage("rain", "a", clean.clamp(0.1, 0.9), clean)
+    all_in_one, noise = _net(0), _net(1)
+    restorer = core.Restorer(all_in_one, SplitEncoder(), specialists={"noise": noise})
+    auto = ev.network_method(all_in_one, SplitEncoder(), specialists={"noise": noise})(image)
+    assert torch.allclose(auto[0], restorer.restore(image.degraded[0], mode="one-by-one").tensor, atol=1e-6)
+    oracle = ev.network_method(all_in_one, SplitEncoder(), "oracle", specialists={"noise": noise})(image)
+    assert torch.allclose(oracle[0], restorer.restore(image.degraded[0], degradation="rain", mode="one-by-one").tensor,
+                          atol=1e-6)
+    with pytest.raises(ValueError, match="encoder"):
+        ev.network_method(all_in_one, None, specialists={"noise": noise})
