@@ -115,11 +115,11 @@ def _fetch_packages(packages: list[str], work: pathlib.Path) -> dict[str, pathli
 
 
 def _encode(src: pathlib.Path, dst: pathlib.Path, max_side: int = MAX_SIDE) -> tuple[int, int]:
-    """Write ``src`` as RGB PNG with long side <= ``max_side``; returns (width, height)."""
+    """Write ``src`` as RGB PNG with long side <= ``max_side`` (0: as it is); returns (width, height)."""
     Image.MAX_IMAGE_PIXELS = None  # trusted package content, some wallpapers are 6000x4000
     with Image.open(src) as im:
         im = im.convert("RGB")
-        scale = max_side / max(im.size)
+        scale = max_side / max(im.size) if max_side else 1.0
         if scale < 1:
             size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
             im = im.resize(size, Image.LANCZOS, reducing_gap=3.0)
@@ -138,8 +138,9 @@ def _load_index(out: pathlib.Path) -> dict:
 
 
 def build_corpus(out: str | pathlib.Path, manifest: str | pathlib.Path = MANIFEST,
-                 log=print) -> dict:
-    """Build (or check) the corpus in ``out``; returns the index (name -> record)."""
+                 log=print, max_side: int = MAX_SIDE) -> dict:
+    """Build (or check) the corpus in ``out``; returns the index (name -> record). ``max_side``:
+    the long side photos are downscaled to (0: native size, for whole-photo benchmarks)."""
     out = pathlib.Path(out)
     records = read_manifest(manifest)
     index = _load_index(out)
@@ -147,7 +148,7 @@ def build_corpus(out: str | pathlib.Path, manifest: str | pathlib.Path = MANIFES
     def done(r: PhotoRecord) -> bool:
         entry = index.get(r.name)
         return bool(entry) and entry["source_sha256"] == r.sha256 and entry["split"] == r.split \
-            and (out / r.split / r.name).is_file()
+            and entry.get("max_side", MAX_SIDE) == max_side and (out / r.split / r.name).is_file()
 
     todo = [r for r in records if not done(r)]
     if not todo:
@@ -161,9 +162,10 @@ def build_corpus(out: str | pathlib.Path, manifest: str | pathlib.Path = MANIFES
             if not src.is_file() or _sha256(src) != r.sha256:
                 bad.append(r.file)
                 continue
-            w, h = _encode(src, out / r.split / r.name)
+            w, h = _encode(src, out / r.split / r.name, max_side)
             index[r.name] = {"split": r.split, "source_sha256": r.sha256, "package": r.package,
-                             "file": r.file, "licence": r.licence, "width": w, "height": h}
+                             "file": r.file, "licence": r.licence, "width": w, "height": h,
+                             **({"max_side": max_side} if max_side != MAX_SIDE else {})}
     for stale in set(index) - {r.name for r in records}:
         index.pop(stale)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,9 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/photos", help="corpus folder (default data/photos)")
     parser.add_argument("--manifest", default=str(MANIFEST), help="curated manifest CSV")
+    parser.add_argument("--max-side", type=int, default=MAX_SIDE,
+                        help=f"long side photos are downscaled to (default {MAX_SIDE}; 0: native size)")
     args = parser.parse_args(argv)
     try:
-        build_corpus(args.out, args.manifest)
+        build_corpus(args.out, args.manifest, max_side=args.max_side)
     except PhotoCorpusError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
