@@ -4,7 +4,7 @@ Unfolding and atlas views.
 The UI in :mod:`app.ui` wires these to components and turns their one-line errors
 (:class:`app.uploads.UploadError`, ``ValueError``, :class:`app.state.ModelUnavailableError`) into messages.
 Every restore writes one line to the ``app.requests`` logger (:func:`log_request`): size, model,
-detected class, steering, seconds and outcome; never the image or its name.
+detected class, steering, mode, seconds and outcome; never the image or its name.
 """
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ from PIL import Image
 
 import core
 from core.degradations import CANONICAL
+from core.one_by_one import ALL_IN_ONE, MODES, choose_type
 
 from . import plots
 from .features import StageView
-from .jobs import Cancelled, Job, cancel_points
+from .jobs import Cancelled, Job, cancel_points, networks_of
 from .models import check_choice
 from .state import ModelHolder
 from .steering import WordsReading, detection_belief, read_words, words_note
@@ -39,6 +40,7 @@ GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "unifo
     [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
 TILING_CHOICES = [("Auto", "auto"), ("Off", "off"), ("256 px", "256"), ("512 px", "512")]
 GUIDANCE_VALUES = tuple(value for _, value in GUIDANCE_CHOICES)
+MODE_CHOICES = [("All-in-one", ALL_IN_ONE), ("One-by-one (a specialist per degradation)", "one-by-one")]
 MAX_TEXT = 300  # characters of a description (the text tower reads 77 tokens at most)
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "vlunet-studio"
 Progress = Callable[..., None]
@@ -54,13 +56,14 @@ class Session:
     The restore itself records nothing for the Unfolding view: every stage's full-size maps are
     extra work and hundreds of MB at a megapixel, and most restores are never inspected. When the
     Unfolding view is opened, :func:`record_stages` runs the network once more on the same file
-    with the same steering (``degradation``), with the trace on, and keeps only the drawn,
-    pooled ``stages`` (a few MB); the full-size maps are let go at once.
+    with the same steering (``degradation``) and ``mode``, with the trace on, and keeps only the
+    drawn, pooled ``stages`` (a few MB); the full-size maps are let go at once.
     """
 
     input_path: str | None = None
     model: str | None = None
     degradation: str | None = None
+    mode: str = ALL_IN_ONE
     traceable: bool = False
     trace_note: str = "Restore an image to look inside the unfolding."
     guidance: str = ""
@@ -115,6 +118,14 @@ def tile_argument(tiling: str | None) -> int | None:
     raise UploadError(f"tiling must be auto, off or a tile size in pixels (a multiple of 8, >= 64), got {tiling!r}")
 
 
+def mode_argument(mode: str | None) -> str:
+    """The ``mode`` of ``Restorer.restore`` (:data:`core.one_by_one.MODES`; None or "": all-in-one)."""
+    mode = str(mode or ALL_IN_ONE).strip()
+    if mode not in MODES:
+        raise UploadError(f"mode must be one of {', '.join(MODES)}; got {mode[:40]!r}")
+    return mode
+
+
 def _save_png(image: Image.Image, source: str | None = None) -> str:
     """Write ``image`` as PNG in a fresh folder of the studio's temp folder (files over an hour old
     are removed). The name keeps only ``[A-Za-z0-9_-]`` of ``source``'s stem (an upload's name):
@@ -154,19 +165,32 @@ def _describe(guidance: str, probabilities: dict[str, float]) -> str:
     return guidance
 
 
+def _network_note(network: str, mode: str, probabilities: dict[str, float], degradation: str) -> str:
+    """Which network restored the image, for the summary."""
+    if network != ALL_IN_ONE:
+        return f"restored by the {network} ({mode})"
+    if mode == ALL_IN_ONE:
+        return "restored by the all-in-one network"
+    kind = choose_type(probabilities, degradation)
+    missing = f"no {kind.replace('_', ' ')} specialist" if kind else "no specialist"
+    return f"restored by the all-in-one network (one-by-one: {missing})"
+
+
 def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
             tiling: str | None = "auto", progress: Progress | None = None, model: str | None = None,
-            job: Job | None = None) -> RestoreOutcome:
+            job: Job | None = None, mode: str | None = ALL_IN_ONE) -> RestoreOutcome:
     """Restore the uploaded file at ``path`` (no stage trace: see :func:`record_stages`).
 
     The file is checked from its header (:func:`check_upload`) and decoded once; an animated
     GIF/PNG/WebP is restored from its first frame (the summary says so), EXIF orientation is
     applied (the result is upright), alpha is carried over, 16-bit inputs are scaled to [0, 1].
     ``job``: checked after every tile and before every unfolding stage; a cancelled job raises
-    :class:`app.jobs.Cancelled` there.
+    :class:`app.jobs.Cancelled` there. ``mode``: "all-in-one", or "one-by-one" (the specialist
+    of the image's degradation type where the model has one, :mod:`core.one_by_one`); the summary
+    names the network that ran when the model has specialists (or the mode is one-by-one).
     """
     start = time.perf_counter()
-    degradation, tile = guidance_argument(choice, text), tile_argument(tiling)
+    degradation, tile, mode = guidance_argument(choice, text), tile_argument(tiling), mode_argument(mode)
     model = check_choice(holder.config, model)
     image, info = load_upload(path, holder.config)
     width, height = info.size
@@ -187,15 +211,15 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
 
     if progress:
         progress(0.1, desc="Restoring")
-    with cancel_points(restorer.network, job):
-        result = restorer.restore(image, degradation=degradation, tile=tile, progress=on_tile)
+    with cancel_points(networks_of(restorer), job):
+        result = restorer.restore(image, degradation=degradation, tile=tile, progress=on_tile, mode=mode)
     width, height = result.image.size  # upright (EXIF orientation applied)
     png = _save_png(result.image, path)
     before = path if browser_shows_as_read(path, image, info) else \
         _save_png(core.to_pil(*core.read_image(image, max_pixels=holder.config.max_pixels)), "input")
     trace_limit = min(holder.config.trace_max_pixels, restorer.untiled_limit)
     traceable = untiled and width * height <= trace_limit
-    session = Session(input_path=path, model=model, degradation=degradation, traceable=traceable,
+    session = Session(input_path=path, model=model, degradation=degradation, mode=mode, traceable=traceable,
                       guidance=result.guidance, output_path=png)
     if traceable:
         session.trace_note = (f"Open this tab, or press *Show the stages*, to record the eight stages of the last "
@@ -210,6 +234,8 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     summary = (f"**Restored {width}×{height}** in **{seconds:.2f} s** "
                f"(encoder {t['encoder']:.2f} s, network {t['network']:.2f} s, {tiles}) · "
                f"{_describe(result.guidance, result.degradation)}")
+    if mode != ALL_IN_ONE or getattr(restorer, "specialists", None):
+        summary += f" · {_network_note(result.network, mode, result.degradation, degradation)}"
     if info.animated:
         summary += f" · animated {info.format or 'image'}: its first frame was restored"
     if not was_loaded:
@@ -220,30 +246,33 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
         note = (note + "\n\n" if note else "") + f"The detector is **{belief}**: check the chart, or choose the type."
     return RestoreOutcome(before, result.image, png, plots.degradation_bars(result.degradation, result.guidance),
                           summary, session, details(result.degradation, result.guidance, words, (width, height),
-                                                    model, seconds), note)
+                                                    model, seconds, mode, result.network), note)
 
 
 def details(probabilities: dict[str, float], guidance: str, words: WordsReading | None, size: tuple[int, int],
-            model: str, seconds: float) -> dict:
+            model: str, seconds: float, mode: str = ALL_IN_ONE, network: str = ALL_IN_ONE) -> dict:
     """What the API returns beside the image: detected probabilities (JSON numbers), the detector's
-    top class and whether it is unsure, the steering used and what the user's words read as."""
+    top class and whether it is unsure, the steering used, what the user's words read as, the mode
+    and the network that restored it ("all-in-one" or "<type> specialist")."""
     unsure, belief = detection_belief(probabilities)
     top = max(probabilities, key=probabilities.get) if probabilities else None
     return {"size": list(size), "model": model, "detected": top, "unsure": unsure, "belief": belief,
             "probabilities": {k: round(v, 6) for k, v in probabilities.items()}, "steering": guidance,
-            "words": words.as_dict() if words else None, "seconds": round(seconds, 3)}
+            "words": words.as_dict() if words else None, "mode": mode, "network": network,
+            "seconds": round(seconds, 3)}
 
 
 def log_request(size: tuple[int, int] | None, model: str | None, guidance: str, outcome: str, seconds: float,
-                probabilities: dict[str, float] | None = None) -> None:
+                probabilities: dict[str, float] | None = None, mode: str | None = ALL_IN_ONE) -> None:
     """One line per restore on the ``app.requests`` logger: size, model, detected class, steering,
-    seconds and outcome (ok, cancelled, refused, failed). The user's words are cut to 60 characters."""
+    mode ("-" when it was none of :data:`core.one_by_one.MODES`), seconds and outcome (ok,
+    cancelled, refused, failed). The user's words are cut to 60 characters."""
     top = max(probabilities, key=probabilities.get) if probabilities else "-"
     detected = f"{top}:{probabilities[top]:.2f}" if probabilities else "-"
     steering = guidance if not guidance.startswith("text:") else f"text:{guidance[5:65]!r}"
-    log.info("restore size=%s model=%s detected=%s steering=%s seconds=%.2f outcome=%s",
+    log.info("restore size=%s model=%s detected=%s steering=%s mode=%s seconds=%.2f outcome=%s",
              f"{size[0]}x{size[1]}" if size else "-", Path(model).name if model else "-", detected, steering,
-             seconds, outcome)
+             mode if mode in MODES else "-", seconds, outcome)
 
 
 def _waiting_note(ahead: int, seconds: float | None, own: float | None) -> str:
@@ -256,7 +285,7 @@ def _waiting_note(ahead: int, seconds: float | None, own: float | None) -> str:
 
 def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
                   tiling: str | None = "auto", poll: float = 0.25, model: str | None = None,
-                  session: str | None = None) -> Iterator[str | RestoreOutcome]:
+                  session: str | None = None, mode: str | None = ALL_IN_ONE) -> Iterator[str | RestoreOutcome]:
     """:func:`restore` as a job in the model thread's line (:attr:`ModelHolder.line`), as a stream:
     one-line Markdown notes (its place in the line and an estimate while it waits, "Restoring
     512×512…" when it starts, the tiles done; one at least every :data:`BEAT` seconds), and last
@@ -274,6 +303,7 @@ def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "a
     try:
         guidance = guidance_argument(choice, text)
         tile = tile_argument(tiling)
+        mode = mode_argument(mode)
         model = check_choice(holder.config, model)
         size = check_upload(path, holder.config).size
         width, height = size
@@ -288,7 +318,7 @@ def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "a
         job = Job(session=session, estimate=cost, stale_after=STALE_AFTER)
         notes: queue.SimpleQueue[str] = queue.SimpleQueue()
         future = holder.line.submit(job, restore, holder, path, choice, text, tiling,
-                                    lambda fraction, desc="": notes.put(desc), model, job)
+                                    lambda fraction, desc="": notes.put(desc), model, job, mode)
         ahead = holder.line.ahead(job)
         last, last_at = (started if job.started is not None or not ahead[0] else _waiting_note(*ahead, cost)), \
             time.perf_counter()
@@ -325,7 +355,7 @@ def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "a
         raise
     finally:
         log_request(size, model if isinstance(model, str) else None, guidance, outcome,
-                    time.perf_counter() - start, probabilities)
+                    time.perf_counter() - start, probabilities, mode)
 
 
 from .views import (  # noqa: E402  (the Unfolding and atlas views, kept importable from here)

@@ -4,7 +4,7 @@ Every restore (and every other pass of the network the page asks for) is a :clas
 the :class:`Line`, which runs jobs one at a time on the model thread (:meth:`ModelHolder.submit`)
 in the order they came. A page that waits reads its place and an estimate from the line
 (:meth:`Line.ahead`). A job stops at its next cancel point, the next tile or unfolding stage
-(:func:`cancel_points`), when
+(:func:`cancel_points`, on every network the restore may run), when
 
 * the user presses Cancel (:meth:`Line.cancel_session`),
 * the tab is closed (gradio's unload event, which also calls :meth:`Line.cancel_session`),
@@ -132,12 +132,21 @@ class Line:
         return len(mine)
 
 
+def networks_of(restorer) -> list:
+    """Every network a restore of ``restorer`` may run: its all-in-one network and its one-by-one
+    specialists (:mod:`core.one_by_one`; which one runs is decided inside ``Restorer.restore``)."""
+    return [restorer.network, *getattr(restorer, "specialists", {}).values()]
+
+
 @contextlib.contextmanager
-def cancel_points(network, job: Job | None) -> Iterator[None]:
-    """While inside, each unfolding stage of ``network`` first checks ``job`` (:meth:`Job.check`):
-    a cancelled job stops before its next stage, within a tile as between tiles. Uses forward
-    pre-hooks, so the network itself is untouched."""
-    stages = list(getattr(network, "stages", []) or []) if job is not None else []
+def cancel_points(networks, job: Job | None) -> Iterator[None]:
+    """While inside, each unfolding stage of ``networks`` (a network, or a list such as
+    :func:`networks_of`) first checks ``job`` (:meth:`Job.check`): a cancelled job stops before its
+    next stage, within a tile as between tiles. Uses forward pre-hooks, so the networks themselves
+    are untouched."""
+    networks = networks if isinstance(networks, (list, tuple)) else [networks]
+    stages = [stage for network in networks for stage in getattr(network, "stages", []) or []] \
+        if job is not None else []
 
     def check(_module, _inputs):
         job.check()

@@ -11,6 +11,7 @@ from typing import Callable
 import core
 from core.encoder import BackboneUnavailableError, DegradationEncoder, EncoderAssetMissingError
 from core.official import is_release
+from core.one_by_one import TYPES
 
 from .config import AppConfig
 from .jobs import Line
@@ -23,7 +24,8 @@ class ModelUnavailableError(RuntimeError):
 
 def default_factory(config: AppConfig) -> tuple[core.Restorer, str]:
     """Load ``config.model``: the authors' release with its own CLIP and adapters, or our network
-    with the shipped encoder (without one, restore with uniform retrieval).
+    with the shipped encoder (without one, restore with uniform retrieval) and the one-by-one
+    specialists registered for it (:data:`core.pretrained.SPECIALISTS`; the authors' have none).
 
     Returns the restorer and a one-line note about what was loaded.
     """
@@ -36,13 +38,31 @@ def default_factory(config: AppConfig) -> tuple[core.Restorer, str]:
         millions = sum(p.numel() for p in restorer.network.parameters()) / 1e6
         return restorer, f"the authors' network `{label(name)}` ({millions:.1f} M parameters) with their CLIP and adapters"
     network = core.load_model(core.pretrained.resolve_weights(config.model), device=config.device)
+    specialists, missing = load_specialists(name, config.device)
     try:
         encoder = DegradationEncoder.from_pretrained(config.encoder, device=config.device)
         note = f"network `{name}`, encoder `{encoder.config.backbone}`"
     except (EncoderAssetMissingError, BackboneUnavailableError) as exc:
         encoder = None
         note = f"network `{name}`, no degradation encoder ({exc}); restoring with uniform retrieval"
-    return core.Restorer(network, encoder, device=config.device), note
+    if specialists:
+        note += f", one-by-one specialists: {', '.join(specialists)}"
+    if missing:
+        note += f"; specialists left out: {'; '.join(missing)}"
+    return core.Restorer(network, encoder, device=config.device, specialists=specialists), note
+
+
+def load_specialists(name: str, device: str) -> tuple[dict[str, core.VLUNet], list[str]]:
+    """The one-by-one specialists registered for ``name`` (:func:`core.pretrained.specialists_of`),
+    and one "<type> (why)" for each whose weights cannot be loaded: a missing specialist leaves the
+    all-in-one model usable (the load note names it)."""
+    specialists, missing = {}, []
+    for kind, weights in core.pretrained.specialists_of(name).items():
+        try:
+            specialists[kind] = core.load_model(core.pretrained.resolve_weights(weights), device=device)
+        except (FileNotFoundError, core.CheckpointError) as exc:
+            missing.append(f"{kind} ({exc})")
+    return specialists, missing
 
 
 class ModelHolder:
@@ -115,6 +135,19 @@ class ModelHolder:
     def submit(self, fn: Callable, *args, **kwargs) -> Future:
         """Run ``fn(*args, **kwargs)`` on the model thread (one at a time, in order of submission)."""
         return self._worker.submit(fn, *args, **kwargs)
+
+    def specialist_types(self, model: str | None = None) -> list[str]:
+        """The degradation types ``model`` has one-by-one specialists for (loading it), in the
+        canonical order; none when it cannot be loaded or has no degradation encoder (the
+        one-by-one mode chooses a specialist by what the encoder detects)."""
+        try:
+            restorer = self.get(model)
+        except (ModelUnavailableError, ValueError):
+            return []
+        if getattr(restorer, "encoder", None) is None:
+            return []
+        specialists = getattr(restorer, "specialists", None) or {}
+        return [kind for kind in TYPES if kind in specialists]
 
     def status(self, model: str | None = None) -> str:
         """Markdown line for the page header: what is loaded and what a restore costs, or why

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from core.degradations import CANONICAL
+from core.one_by_one import ALL_IN_ONE, choose_type
 
 from . import plots
 
@@ -108,22 +109,40 @@ def detection_belief(probabilities: dict[str, float]) -> tuple[bool, str]:
 
 def contact_sheet(restorer, image: Image.Image, job=None) -> list[tuple[Image.Image, str]]:
     """The photo (long side at most :data:`CONTACT_SIDE`) restored under auto-detection, uniform
-    retrieval and every class's guidance: (image, caption) pairs, the downscaled input first.
+    retrieval and every class's guidance: (image, caption) pairs, the downscaled input first. With
+    one-by-one specialists (and an encoder to choose one) the auto-detected restore in the one-by-one
+    mode follows the all-in-one one, its caption naming the network that ran.
     ``job``: checked between restores and at every stage (:func:`app.jobs.cancel_points`)."""
-    from .jobs import cancel_points
+    from .jobs import cancel_points, networks_of
 
     small = image.copy()
     small.thumbnail((CONTACT_SIDE, CONTACT_SIDE), Image.Resampling.LANCZOS)
-    steering = [("auto", "Auto-detected"), ("uniform", "Uniform (no d_I)")] + \
-        [(name, plots.DISPLAY[name]) for name in CANONICAL] if restorer.encoder is not None else [("uniform", "Uniform")]
+    if restorer.encoder is None:
+        steering = [("uniform", ALL_IN_ONE, "Uniform")]
+    else:
+        auto = [("auto", ALL_IN_ONE, "Auto-detected")]
+        if getattr(restorer, "specialists", None):
+            auto = [("auto", ALL_IN_ONE, "Auto-detected, all-in-one"), ("auto", "one-by-one", "One-by-one")]
+        steering = [*auto, ("uniform", ALL_IN_ONE, "Uniform (no d_I)")] + \
+            [(name, ALL_IN_ONE, plots.DISPLAY[name]) for name in CANONICAL]
     sheet = [(small.convert("RGB"), "Input")]
-    with cancel_points(restorer.network, job):
-        for value, caption in steering:
+    with cancel_points(networks_of(restorer), job):
+        for value, mode, caption in steering:
             if job is not None:
                 job.check()
-            result = restorer.restore(small, degradation=value, tile=0)
-            if value == "auto" and result.degradation:
+            result = restorer.restore(small, degradation=value, tile=0, mode=mode)
+            if mode != ALL_IN_ONE:
+                caption += f": {_one_by_one_caption(result.network, result.degradation)}"
+            elif value == "auto" and result.degradation:
                 top = max(result.degradation, key=result.degradation.get)
                 caption += f" ({plots.DISPLAY.get(top, top)})"
             sheet.append((result.image.convert("RGB"), caption))
     return sheet
+
+
+def _one_by_one_caption(network: str, probabilities: dict[str, float]) -> str:
+    """"noise specialist", or "all-in-one (no haze specialist)" for a type without one."""
+    if network != ALL_IN_ONE:
+        return network
+    kind = choose_type(probabilities)
+    return f"all-in-one (no {kind.replace('_', ' ')} specialist)" if kind else ALL_IN_ONE

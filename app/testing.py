@@ -10,6 +10,7 @@ import torch
 import core
 from core.degradations import CANONICAL, degrade
 from core.encoder import DegradationEncoder, EncoderConfig
+from core.one_by_one import TYPES
 
 from .atlas_photos import image_row, prompt_row, write_table
 
@@ -25,16 +26,25 @@ def tiny_encoder(seed: int = 0) -> DegradationEncoder:
     return DegradationEncoder(cfg).freeze()
 
 
-def tiny_restorer(config=None, encoder: bool = True, model: str | None = None, seed: int = 0) -> tuple[core.Restorer, str]:
+def tiny_restorer(config=None, encoder: bool = True, model: str | None = None, seed: int = 0,
+                  specialists: tuple[str, ...] = ()) -> tuple[core.Restorer, str]:
     """A seeded random-weight restorer (tiny VLU-Net, or the registered ``model``) and its note.
+    ``specialists``: degradation types given a one-by-one specialist each, a network of the same
+    architecture with its own seed (the all-in-one network and encoder are those without them).
 
     Signature of an ``app.state.ModelHolder`` factory: ``tiny_restorer(config)``.
     """
-    torch.manual_seed(seed)
-    network = core.create_model(model) if model else core.VLUNet(**TINY_NET)
+    def network(net_seed: int) -> core.VLUNet:
+        torch.manual_seed(net_seed)
+        return (core.create_model(model) if model else core.VLUNet(**TINY_NET)).eval()
+
+    all_in_one = network(seed)
     enc = tiny_encoder(seed) if encoder else None
-    label = model or "tiny"
-    return core.Restorer(network.eval(), enc), f"random-weight `{label}` network (test stand-in)"
+    nets = {kind: network(seed + 1 + TYPES.index(kind)) for kind in specialists}
+    note = f"random-weight `{model or 'tiny'}` network (test stand-in)"
+    if nets:
+        note += f", one-by-one specialists: {', '.join(nets)}"
+    return core.Restorer(all_in_one, enc, specialists=nets), note
 
 
 def synthetic_atlas_table(encoder: DegradationEncoder, path: str | Path, per_class: int = 4, seed: int = 0) -> Path:

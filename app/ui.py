@@ -2,12 +2,15 @@
 
 Endpoints (``gradio_client``; every event has an ``api_name``; docs/studio.md has examples):
 
-* ``/restore`` (``image``, ``degradation="auto"``, ``text=""``, ``tiling="auto"``, ``model``) ->
-  (``restored``: the full-resolution PNG, ``details``: JSON with the detected probabilities, whether
-  the detector is unsure, the steering and what the words read as, ``summary``: Markdown).
+* ``/restore`` (``image``, ``degradation="auto"``, ``text=""``, ``tiling="auto"``, ``model``,
+  ``mode="all-in-one"``) -> (``restored``: the full-resolution PNG, ``details``: JSON with the
+  detected probabilities, whether the detector is unsure, the steering, what the words read as, the
+  mode and the network that restored it, ``summary``: Markdown).
   ``degradation``: "auto", "uniform", a canonical name ("noise_15", "noise_25", "noise_50", "haze",
   "rain", "blur", "low_light") or "text" (then ``text`` is the description, e.g. "remove the fog");
-  ``tiling``: "auto", "off", "256", "512"; ``model``: one the page lists (default: the studio's).
+  ``tiling``: "auto", "off", "256", "512"; ``model``: one the page lists (default: the studio's);
+  ``mode``: "all-in-one" or "one-by-one" (the model's specialist for the image's degradation type,
+  where it has one; :mod:`core.one_by_one`).
   Any PIL-readable photo (JPEG, PNG, WebP, GIF, BMP, TIFF; 8 or 16 bit, palette, CMYK, alpha);
   EXIF orientation is applied, alpha carried over, an animated file restored from its first frame
   (the summary says so). Refused with a one-line reason before any pixel is decoded: empty files,
@@ -30,6 +33,7 @@ from typing import Callable
 import gradio as gr
 
 import core
+from core.one_by_one import ALL_IN_ONE
 
 from . import handlers, plots
 from .atlas import Atlas, default_table_path
@@ -177,7 +181,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
             page = _restore_tab(config)
             stages = _unfolding_tab()
             maps = _atlas_tab()
-        _wire_header(demo, holder, header)
+        _wire_header(demo, holder, header, page.mode)
         _wire_restore(demo, holder, header, page, stages, session)
         _wire_unfolding(holder, stages, session)
         _wire_atlas(holder, book, header, maps, session)
@@ -210,6 +214,8 @@ def _restore_tab(config: AppConfig) -> SimpleNamespace:
                                      info="detected, or chosen / described by you", elem_id="guidance-choice")
                 text = gr.Textbox(value="", label="Describe the degradation", placeholder="remove the fog",
                                   visible=False, elem_id="guidance-text")
+                mode = gr.Radio(handlers.MODE_CHOICES, value=ALL_IN_ONE, label="Mode", visible=False,
+                                elem_id="mode-choice")   # shown for a model with specialists (_wire_header)
                 tiling = gr.Radio(handlers.TILING_CHOICES, value="auto", label="Tiling", info="Auto: by memory, above 1 MP")
                 with gr.Row():
                     run = gr.Button("Restore", variant="primary", elem_id="restore-button", min_width=100)
@@ -235,7 +241,7 @@ def _restore_tab(config: AppConfig) -> SimpleNamespace:
         api = SimpleNamespace(button=gr.Button(visible=False), restored=gr.File(label="restored", visible=False),
                               details=gr.JSON(label="details", visible=False),
                               summary=gr.Markdown(label="summary", visible=False))
-    return SimpleNamespace(image=image, choice=choice, text=text, tiling=tiling, run=run, cancel=cancel,
+    return SimpleNamespace(image=image, choice=choice, text=text, mode=mode, tiling=tiling, run=run, cancel=cancel,
                            examples=examples, slider=slider, summary=summary, chart=chart, steering=steering,
                            download=download, sheet_button=sheet_button, sheet=sheet, api=api)
 
@@ -280,11 +286,22 @@ def _atlas_tab() -> SimpleNamespace:
 
 
 # ----- wiring ---------------------------------------------------------------------------------------
-def _wire_header(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace) -> None:
+def _wire_header(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, mode: gr.Radio) -> None:
+    def show_mode(model):
+        """The Mode control, for a model with one-by-one specialists only (else hidden, all-in-one)."""
+        types = holder.specialist_types(model)
+        if not types:
+            return gr.Radio(visible=False, value=ALL_IN_ONE)
+        return gr.Radio(visible=True, info=f"specialists: {', '.join(t.replace('_', ' ') for t in types)}; "
+                                           "other types go to the all-in-one network")
+
+    shown = dict(fn=show_mode, inputs=header.model, outputs=mode, api_visibility="undocumented",
+                 concurrency_id="model")
     demo.load(holder.status, None, header.status, api_name="status", concurrency_id="model",
-              api_description="What model is loaded, or why none is.")
+              api_description="What model is loaded, or why none is.").then(api_name="mode_choice", **shown)
     header.model.change(lambda m: holder.status(m), header.model, header.status, api_name="model_status",
-                        api_visibility="undocumented", concurrency_id="model")
+                        api_visibility="undocumented", concurrency_id="model").then(
+        api_name="mode_choice_model", **shown)
 
     def closed(request: gr.Request):
         """The tab was closed: its restores stop at their next tile or stage."""
@@ -297,14 +314,14 @@ def _wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace,
     config = holder.config
     keep = gr.skip()
 
-    def restore_page(image, degradation, text, tiling, model, request: gr.Request = None):
+    def restore_page(image, degradation, text, tiling, model, mode, request: gr.Request = None):
         """The page's restore: notes while it waits and runs, then the result; a refusal or a cancel is
         a line in the summary (a bad file is also taken off the input, so no broken image stays)."""
         path = upload_path(image)
         running = gr.Button(visible=True)
         try:
             for step in handlers.restore_steps(holder, path, degradation, text, tiling, model=model,
-                                               session=_session_of(request)):
+                                               session=_session_of(request), mode=mode):
                 if isinstance(step, str):
                     yield keep, keep, step, keep, keep, keep, running, keep, keep
                 else:
@@ -323,15 +340,18 @@ def _wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace,
             yield (keep, keep, f"⚠️ **{title}:** {line}", keep, keep, "", gr.Button(visible=False), keep,
                    None if bad_file else keep)
 
-    def restore_api(image, degradation="auto", text="", tiling="auto", model=None, request: gr.Request = None):
+    def restore_api(image, degradation="auto", text="", tiling="auto", model=None, mode=ALL_IN_ONE,
+                    request: gr.Request = None):
         """Restore an image. degradation: auto | uniform | noise_15 | noise_25 | noise_50 | haze | rain | blur |
         low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512; model: one
-        of the models the page lists (default: the studio's default). Returns the restored PNG (full
-        resolution), details (JSON: detected probabilities, unsure, steering, what the words read as) and
-        a summary. An animated GIF/PNG/WebP is restored from its first frame."""
+        of the models the page lists (default: the studio's default); mode: all-in-one | one-by-one (the
+        model's specialist for the image's degradation type, where it has one). Returns the restored PNG
+        (full resolution), details (JSON: detected probabilities, unsure, steering, what the words read as,
+        mode, the network that restored it) and a summary. An animated GIF/PNG/WebP is restored from its
+        first frame."""
         try:
             for step in handlers.restore_steps(holder, upload_path(image), degradation, text, tiling, model=model,
-                                               session=_session_of(request)):
+                                               session=_session_of(request), mode=mode):
                 if isinstance(step, str):
                     yield keep, keep, step, keep
                 else:
@@ -354,7 +374,8 @@ def _wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace,
         return ([], note, 1) + handlers.stage_detail(state, 1)
 
     def sheet(state, request: gr.Request = None):
-        """The last restored photo under every class's guidance (and auto, uniform)."""
+        """The last restored photo under every class's guidance (and auto, uniform; one-by-one too when
+        the model has specialists)."""
         if state is None or not state.input_path:
             return gr.Gallery(visible=True, value=[], label="Restore a photo first")
         job = Job(session=_session_of(request), label="contact sheet")
@@ -368,9 +389,9 @@ def _wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace,
             raise gr.Error(str(exc), title="Cancelled", print_exception=False) from None
         except (ValueError, FileNotFoundError, ModelUnavailableError) as exc:
             raise gr.Error(str(exc), title="Cannot make the contact sheet", print_exception=False) from None
-        return gr.Gallery(visible=True, value=items)
+        return gr.Gallery(visible=True, value=items, columns=max(10, len(items)))
 
-    inputs = [page.image, page.choice, page.text, page.tiling, header.model]
+    inputs = [page.image, page.choice, page.text, page.tiling, header.model, page.mode]
     outputs = [page.slider, page.chart, page.summary, page.download, session, page.steering, page.cancel,
                page.sheet_button, page.image]
     # progress is a note in the summary (handlers.restore_steps), and gradio's own display is

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 import core
 from core.guidance import degradation_vector, network_convention
+from core.one_by_one import ALL_IN_ONE, specialist_label
 
 from . import plots
 from .atlas import Atlas, AtlasTableError, AtlasUnavailableError
@@ -28,14 +29,23 @@ THUMB = 256   # long side of the input and output drawn beside each stage
 EMPTY = "Nothing to show yet: restore a photo (untiled, up to 1 MP), then press *Show the stages*."
 
 
-def key_roles(restorer: core.Restorer, stages: int = 8) -> tuple[list[str], np.ndarray] | None:
+def network_named(restorer: core.Restorer, label: str) -> torch.nn.Module:
+    """The network of ``restorer`` that ``label`` (``RestoreResult.network``) names: a specialist
+    ("noise specialist"), else the all-in-one network."""
+    named = {specialist_label(kind): net for kind, net in getattr(restorer, "specialists", {}).items()}
+    return named.get(label, restorer.network)
+
+
+def key_roles(restorer: core.Restorer, stages: int = 8, network: torch.nn.Module | None = None
+              ) -> tuple[list[str], np.ndarray] | None:
     """Which class retrieves each degradation key most: (one name per key, by the weights averaged
     over the stages; the stages x classes x keys weights). None without an encoder (no class prompts).
+    ``network``: the one whose keys are read (None: the restorer's all-in-one network).
 
     Each stage retrieves ``softmax(Linear(d_I))`` over its key database (Sec. 3.2); with d_I a class's
     prompt vector (in the network's convention), the key a class weighs most is "its" key.
     """
-    encoder, network = restorer.encoder, restorer.network
+    encoder, network = restorer.encoder, restorer.network if network is None else network
     if encoder is None or not hasattr(network, "stages"):
         return None
     with torch.no_grad():
@@ -81,14 +91,15 @@ def with_colour_bar(correction: np.ndarray) -> np.ndarray:
 def record_stages(holder: ModelHolder, session: Session | None, job=None) -> list[StageView] | None:
     """The drawn stages of the session's last restore, recorded on first call (then kept).
 
-    Runs the network once more on the same file with the same steering and ``trace=True``
-    (auto-detection gives the same d_I again: the encoder is deterministic), pools and draws
-    each stage (:func:`app.features.compact_stages`) and lets the full-size maps go. None, with
-    ``session.trace_note`` saying why, when there is no restore, it was tiled, or the file is gone.
-    Also keeps thumbnails of the input and output and the keys' roles (:func:`key_roles`).
+    Runs the network once more on the same file with the same steering and mode and ``trace=True``
+    (auto-detection gives the same d_I again, so the one-by-one mode picks the same specialist:
+    the encoder is deterministic), pools and draws each stage (:func:`app.features.compact_stages`)
+    and lets the full-size maps go. None, with ``session.trace_note`` saying why, when there is no
+    restore, it was tiled, or the file is gone. Also keeps thumbnails of the input and output and
+    the keys' roles (:func:`key_roles`, of the network that ran).
     ``job`` (:class:`app.jobs.Job`): checked before every stage.
     """
-    from .jobs import cancel_points
+    from .jobs import cancel_points, networks_of
 
     if session is None or session.stages is not None or not session.traceable:
         return session.stages if session else None
@@ -96,18 +107,20 @@ def record_stages(holder: ModelHolder, session: Session | None, job=None) -> lis
     try:
         image, _ = load_upload(session.input_path, holder.config)
         restorer = holder.get(session.model)
-        with cancel_points(restorer.network, job):
-            result = restorer.restore(image, degradation=session.degradation, tile=0, trace=True)
+        with cancel_points(networks_of(restorer), job):
+            result = restorer.restore(image, degradation=session.degradation, tile=0, trace=True, mode=session.mode)
         session.stages = [render_stage(c) for c in compact_stages(result.stages)]
+        network = result.network
         del result
         session.thumbs = _thumb(session.input_path), _thumb(session.output_path)
-        roles = key_roles(restorer, len(session.stages))
+        roles = key_roles(restorer, len(session.stages), network_named(restorer, network))
         session.key_names = roles[0] if roles else None
     except (UploadError, FileNotFoundError) as exc:
         session.traceable = False
         session.trace_note = f"The last image cannot be read again ({exc}): restore it again to look inside."
         return None
-    session.trace_note = (f"The eight stages of the last restore, recorded in {time.perf_counter() - start:.1f} s "
+    by = f" (by the {network})" if network != ALL_IN_ONE else ""
+    session.trace_note = (f"The eight stages of the last restore{by}, recorded in {time.perf_counter() - start:.1f} s "
                           "(one more pass of the network with every stage's maps kept).")
     return session.stages
 

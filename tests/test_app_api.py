@@ -8,6 +8,7 @@ from PIL import Image
 from app import build_demo, launch_kwargs
 from app.config import AppConfig
 from app.testing import tiny_restorer
+import core
 from core import WeightsNotFoundError
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -21,7 +22,7 @@ def serve(demo, config):
 @pytest.fixture(scope="module")
 def studio(one_thread_module, tmp_path_factory):
     config = AppConfig(max_pixels=200_000, cache_dir=str(tmp_path_factory.mktemp("cache")))
-    restorer, note = tiny_restorer()
+    restorer, note = tiny_restorer(specialists=("noise",))
     demo = build_demo(config, restorer_factory=lambda cfg: (restorer, note))
     url = serve(demo, config)
     yield gradio_client.Client(url, verbose=False), restorer
@@ -42,10 +43,10 @@ def test_restore_endpoint_is_documented_and_returns_the_restored_png(studio, ima
     assert set(api["named_endpoints"]) == {"/restore", "/status"}  # the page's own events stay undocumented
     restore = api["named_endpoints"]["/restore"]
     params = {p["parameter_name"]: p for p in restore["parameters"]}
-    assert list(params) == ["image", "degradation", "text", "tiling", "model"]
+    assert list(params) == ["image", "degradation", "text", "tiling", "model", "mode"]
     assert not params["image"]["parameter_has_default"]
-    assert {k: params[k]["parameter_default"] for k in ("degradation", "text", "tiling", "model")} == \
-        {"degradation": "auto", "text": "", "tiling": "auto", "model": "vlunet-tiny"}
+    assert {k: params[k]["parameter_default"] for k in ("degradation", "text", "tiling", "model", "mode")} == \
+        {"degradation": "auto", "text": "", "tiling": "auto", "model": "vlunet-tiny", "mode": "all-in-one"}
     assert [r["label"] for r in restore["returns"]] == ["restored", "details", "summary"]
     png, details, summary = client.predict(gradio_client.handle_file(image), api_name="/restore")  # defaults
     expected = restorer.restore(image)
@@ -53,6 +54,7 @@ def test_restore_endpoint_is_documented_and_returns_the_restored_png(studio, ima
     assert details["probabilities"] == pytest.approx(expected.degradation, abs=1e-6)
     assert details["detected"] == max(expected.degradation, key=expected.degradation.get)
     assert details["steering"] == "auto" and details["size"] == [61, 45] and details["words"] is None
+    assert details["mode"] == details["network"] == "all-in-one"   # the default mode, though the model has specialists
     assert isinstance(details["unsure"], bool) and summary.startswith("**Restored 61×45**")
     assert client.predict(api_name="/status").startswith("Model ready")
 
@@ -78,6 +80,28 @@ def test_language_steering_through_the_api(studio, image):
     assert "steered to *Noise σ=25*" in summary
 
 
+def test_one_by_one_through_the_api(studio, image):
+    client, restorer = studio
+    png, details, summary = client.predict(gradio_client.handle_file(image), "noise_25", "", "off", "vlunet-tiny",
+                                           "one-by-one", api_name="/restore")
+    alone = core.Restorer(restorer.specialists["noise"], restorer.encoder).restore(image, degradation="noise_25")
+    assert np.array_equal(np.asarray(Image.open(png)), np.asarray(alone.image))
+    assert details["mode"] == "one-by-one" and details["network"] == "noise specialist"
+    assert "· restored by the noise specialist (one-by-one)" in summary
+
+
+def test_the_mode_control_is_shown_only_for_a_model_with_specialists():
+    for specialists, shown in (((), False), (("noise",), True)):
+        made = tiny_restorer(specialists=specialists)
+        demo = build_demo(AppConfig(), restorer_factory=lambda cfg, made=made: made)
+        [mode] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "mode-choice"]
+        assert mode.visible is False and mode.value == "all-in-one"   # until the model is known
+        fns = {fn.api_name: fn for fn in demo.fns.values()}
+        for name in ("mode_choice", "mode_choice_model"):   # on page load, and when the model changes
+            assert fns[name].outputs == [mode]
+            assert fns[name].fn("vlunet-tiny").visible is shown
+
+
 def test_bad_requests_come_back_as_one_line_errors(studio, image, tmp_path):
     client, _ = studio
     with pytest.raises(gradio_client.exceptions.AppError, match="remove the fog"):
@@ -86,6 +110,8 @@ def test_bad_requests_come_back_as_one_line_errors(studio, image, tmp_path):
         client.predict(gradio_client.handle_file(image), "fog", "", "auto", api_name="/restore")
     with pytest.raises(gradio_client.exceptions.AppError, match="tiling must be"):
         client.predict(gradio_client.handle_file(image), "auto", "", "huge", api_name="/restore")
+    with pytest.raises(gradio_client.exceptions.AppError, match="mode must be one of all-in-one, one-by-one"):
+        client.predict(gradio_client.handle_file(image), mode="specialists", api_name="/restore")
     with pytest.raises(gradio_client.exceptions.AppError, match="no image"):
         client.predict(None, "auto", "", "auto", api_name="/restore")
     big = tmp_path / "big.png"

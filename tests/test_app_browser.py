@@ -141,6 +141,7 @@ def test_drop_restore_inspect_and_atlas(studio, page, tmp_path):
     chart = page.locator("#degradation-chart").inner_text()
     assert ("Detected:" in chart or "Unsure:" in chart) and "not calibrated" in chart
     assert page.locator("#download-button").is_enabled()
+    assert not page.locator("#mode-choice").is_visible()   # a model without specialists: no Mode control
     for selector in ("#before-after", "#degradation-chart", "#download-button"):   # result first: above the fold
         box = page.locator(selector).bounding_box()
         assert box["y"] + box["height"] <= 900, selector
