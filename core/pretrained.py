@@ -20,6 +20,7 @@ class PretrainedEntry:
     file: str      # relative to assets/
     sha256: str    # of the file's bytes
     card: str      # relative to assets/
+    recipe: str = ""   # training/configs/<recipe>.yaml (default: the name's own)
 
 
 PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
@@ -51,7 +52,8 @@ def specialists_of(name_or_path: str | os.PathLike | None = None) -> dict[str, s
 
 def recipe_file(name: str) -> str:
     """The recipe of the shipped weights ``name``, relative to the repository."""
-    return f"training/configs/{name}.yaml"
+    entry = PRETRAINED.get(name)
+    return f"training/configs/{(entry.recipe if entry else '') or name}.yaml"
 
 
 def resolve_weights(name_or_path: str | os.PathLike | None = None) -> Path:

@@ -94,3 +94,15 @@ def test_evaluation_picks_the_specialist_per_image_like_the_restorer():
                           atol=1e-6)
     with pytest.raises(ValueError, match="encoder"):
         ev.network_method(all_in_one, None, specialists={"noise": noise})
+
+
+def test_the_comparison_adds_a_one_by_one_row_for_a_shipped_model_with_specialists(tmp_path, monkeypatch):
+    from core import pretrained
+    from training.compare import one_by_one_entries, shipped_files
+    core.save_model(_net(1), tmp_path / "noise.safetensors")
+    default = pretrained.ASSETS / pretrained.PRETRAINED[pretrained.DEFAULT].file
+    monkeypatch.setattr(pretrained, "SPECIALISTS", {})
+    assert one_by_one_entries(shipped_files()) == []
+    monkeypatch.setitem(pretrained.SPECIALISTS, pretrained.DEFAULT, {"noise": str(tmp_path / "noise.safetensors")})
+    [(label, _, weights, files)] = one_by_one_entries(shipped_files())
+    assert weights == default and files == {"noise": tmp_path / "noise.safetensors"} and "one-by-one" in label

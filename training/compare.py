@@ -5,7 +5,8 @@
 Every method is evaluated on the same held-out photo suite (:func:`training.evaluate.load_suite`).
 Networks come from training runs (the latest checkpoint of each ``--runs`` folder; their budget --
 steps x batch x patch, wall time -- is printed beside them) and from shipped files (``--shipped``;
-by default every model in ``core.pretrained``).
+by default every model in ``core.pretrained``); a shipped model with registered one-by-one
+specialists (``core.pretrained.SPECIALISTS``) also gets a row in the one-by-one mode.
 Classical methods fill only the tasks they address; those given oracle information say so. Their
 results depend only on the suite and are cached in ``<out>/cache`` (``--fresh`` recomputes them).
 """
@@ -93,6 +94,21 @@ def markdown(wide: pd.DataFrame) -> str:
     return fmt.to_markdown(index=False)
 
 
+def one_by_one_entries(paths: list[Path]) -> list[tuple[str, str, Path, dict[str, Path]]]:
+    """(label, budget, all-in-one weights, {type: specialist weights}) of each shipped file in
+    ``paths`` whose registered model has one-by-one specialists."""
+    from core import pretrained
+    by_file = {(pretrained.ASSETS / entry.file).resolve(): name for name, entry in pretrained.PRETRAINED.items()}
+    entries = []
+    for path in paths:
+        specialists = pretrained.specialists_of(by_file.get(path.resolve(), str(path)))
+        if specialists and path.resolve() in by_file:
+            files = {kind: pretrained.resolve_weights(name) for kind, name in specialists.items()}
+            label = f"VLU-Net shipped, one-by-one ({path.name} + {', '.join(files)} specialists)"
+            entries.append((label, "the all-in-one model and each specialist's budget: see their cards", path, files))
+    return entries
+
+
 def shipped_files() -> list[Path]:
     """The files of every registered shipped model (``core.pretrained``), the default first."""
     from core import pretrained
@@ -119,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown classical method {unknown[0]!r}; known: {', '.join(METHODS)}", file=sys.stderr)
         return 2
     try:
-        entries = [run_entry(r) for r in args.runs] + [shipped_entry(p) for p in args.shipped if p.is_file()]
+        shipped = [p for p in args.shipped if p.is_file()]
+        entries = [run_entry(r) for r in args.runs] + [shipped_entry(p) for p in shipped]
+        one_by_one = one_by_one_entries(shipped)
         images = load_suite("photos", args.photos, crop=args.crop, crops_per_photo=args.crops_per_photo)
         encoder = None
         if entries:
@@ -135,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         network = load_network(weights)
         guided = encoder if hasattr(network, "stages") else None
         frames.append(evaluate(network_method(network, guided), images, detected).assign(method=label, budget=budget))
+        print(f"evaluated {label}", file=sys.stderr)
+    for label, budget, weights, files in one_by_one:
+        specialists = {kind: load_network(path) for kind, path in files.items()}
+        method = network_method(load_network(weights), encoder, specialists=specialists)
+        frames.append(evaluate(method, images, detected).assign(method=label, budget=budget))
         print(f"evaluated {label}", file=sys.stderr)
     for name in args.classical:   # deterministic given the suite: cached under <out>/cache
         applies, fn = METHODS[name]
