@@ -1,8 +1,9 @@
 """Shipped restoration weights, found by name.
 
 Each entry names a safetensors file under ``assets/`` (beside the package), its SHA-256 and its
-model card. The training recipe of a name is ``training/configs/<name>.yaml``; the card says what
-the model is good and bad at. ``resolve_weights`` turns a name or a path into a file, with a
+model card. The training recipe of a name is ``training/configs/<name>.yaml``, or the recipe its
+entry names (the one-by-one specialists share one); the card says what the model is good and bad
+at. :data:`SPECIALISTS` lists the one-by-one specialists shipped beside an all-in-one model. ``resolve_weights`` turns a name or a path into a file, with a
 one-line message naming the recipe when the weights are not there.
 """
 from __future__ import annotations
