@@ -26,7 +26,7 @@ from PIL import Image
 
 import core
 from core.degradations import CANONICAL
-from core.one_by_one import ALL_IN_ONE, MODES, choose_type
+from core.one_by_one import ALL_IN_ONE, MODES, fallback_reason
 
 from . import plots
 from .features import StageView
@@ -171,9 +171,7 @@ def _network_note(network: str, mode: str, probabilities: dict[str, float], degr
         return f"restored by the {network} ({mode})"
     if mode == ALL_IN_ONE:
         return "restored by the all-in-one network"
-    kind = choose_type(probabilities, degradation)
-    missing = f"no {kind.replace('_', ' ')} specialist" if kind else "no specialist"
-    return f"restored by the all-in-one network (one-by-one: {missing})"
+    return f"restored by the all-in-one network (one-by-one: {fallback_reason(probabilities, degradation)})"
 
 
 def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",

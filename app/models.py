@@ -30,9 +30,11 @@ def _official_files(where: str | None) -> list[str]:
 
 
 def model_choices(config: AppConfig) -> list[tuple[str, str]]:
-    """(label, value) of every model found: the default first, then the shipped weights present on
-    disk, then the authors' checkpoints of ``config.official``."""
-    shipped = [n for n in core.list_pretrained() if (core.pretrained.ASSETS / core.pretrained.PRETRAINED[n].file).is_file()]
+    """(label, value) of every model found: the default first, then the shipped all-in-one weights
+    present on disk (their one-by-one specialists come with them), then the authors' checkpoints of
+    ``config.official``."""
+    shipped = [n for n in core.pretrained.all_in_one_names()
+               if (core.pretrained.ASSETS / core.pretrained.PRETRAINED[n].file).is_file()]
     values = list(dict.fromkeys([default_model(config), *shipped, *_official_files(config.official)]))
     return [(label(v), v) for v in values]
 

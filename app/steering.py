@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from core.degradations import CANONICAL
-from core.one_by_one import ALL_IN_ONE, choose_type
+from core.one_by_one import ALL_IN_ONE, fallback_reason
 
 from . import plots
 
@@ -144,5 +144,4 @@ def _one_by_one_caption(network: str, probabilities: dict[str, float]) -> str:
     """"noise specialist", or "all-in-one (no haze specialist)" for a type without one."""
     if network != ALL_IN_ONE:
         return network
-    kind = choose_type(probabilities)
-    return f"all-in-one (no {kind.replace('_', ' ')} specialist)" if kind else ALL_IN_ONE
+    return f"all-in-one ({fallback_reason(probabilities)})"

@@ -8,7 +8,10 @@ architecture trained on one degradation type (``training/configs/vlunet-tiny-spe
 type and falls back to the all-in-one network for a type without one. The type is the user's
 class when one is named, else the detected type: the encoder's class probabilities summed per
 type (the three noise levels make one type), so that a photo read as "noise 15, 40 %; noise 25,
-35 %" goes to the noise specialist even though no single class passes one half.
+35 %" goes to the noise specialist even though no single class passes one half. A detected type
+below :data:`SURE` goes to the all-in-one network: a specialist restores other degradations
+badly (the noise specialist loses 15 dB on a dark photo it was sent by mistake), the all-in-one
+network restores them all.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ TYPES = tuple(dict.fromkeys(COARSE_OF.values()))
 MODES = ("all-in-one", "one-by-one")
 #: What :attr:`core.RestoreResult.network` says of the all-in-one network.
 ALL_IN_ONE = "all-in-one"
+#: Summed probability a detected type needs for its specialist (the studio's "unsure" line).
+SURE = 0.8
 
 
 def type_scores(probabilities: dict[str, float]) -> dict[str, float]:
@@ -39,6 +44,27 @@ def choose_type(probabilities: dict[str, float], degradation: str | None = None)
         return COARSE_OF[key]
     scores = type_scores(probabilities)
     return max(scores, key=scores.get) if scores else None
+
+
+def specialist_type(probabilities: dict[str, float], degradation: str | None = None) -> str | None:
+    """The type whose specialist restores the image in the one-by-one mode: that of a named class,
+    else the detected type when its summed probability reaches :data:`SURE`; None otherwise (the
+    all-in-one network restores it)."""
+    kind = choose_type(probabilities, degradation)
+    if kind is None or (degradation or "").strip().lower() in COARSE_OF:
+        return kind
+    return kind if type_scores(probabilities)[kind] >= SURE else None
+
+
+def fallback_reason(probabilities: dict[str, float], degradation: str | None = None) -> str:
+    """Why the one-by-one mode left an image to the all-in-one network, in a few words."""
+    kind = choose_type(probabilities, degradation)
+    if kind is None:
+        return "nothing detected"
+    name = kind.replace("_", " ")
+    if specialist_type(probabilities, degradation) is None:
+        return f"unsure it is {name}, {type_scores(probabilities)[kind]:.0%}"
+    return f"no {name} specialist"
 
 
 def check_mode(mode: str) -> str:

@@ -29,12 +29,18 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
                     "e76cc7ef6c67d2db33fb022efc6901c1e8fb8de3f85d122433b579337c3ccfb3", "models/vlunet-tiny.md"),
     PretrainedEntry("vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md"),
+    PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
+                    "8aa793db1425c950ac06419c376bd894dad18ce19a8fb41b7dafe13e64e7bae3", "models/vlunet-tiny-specialists.md",
+                    recipe="vlunet-tiny-specialists"),
+    PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
+                    "b27364ba5fd07466dab056e14ecbe8c67cf32e3ebce332e794479f67a5ab10a8", "models/vlunet-tiny-specialists.md",
+                    recipe="vlunet-tiny-specialists"),
 )}
 DEFAULT = "vlunet-tiny"
 
 #: The one-by-one specialists shipped beside an all-in-one model (:mod:`core.one_by_one`):
 #: all-in-one name -> {degradation type: registered name}.
-SPECIALISTS: dict[str, dict[str, str]] = {}
+SPECIALISTS: dict[str, dict[str, str]] = {"vlunet-tiny": {"noise": "vlunet-tiny-noise", "blur": "vlunet-tiny-blur"}}
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -43,6 +49,12 @@ class WeightsNotFoundError(FileNotFoundError):
 
 def list_pretrained() -> list[str]:
     return sorted(PRETRAINED)
+
+
+def all_in_one_names() -> list[str]:
+    """The registered models that restore every degradation (not the specialists of one)."""
+    specialists = {name for kinds in SPECIALISTS.values() for name in kinds.values()}
+    return [name for name in list_pretrained() if name not in specialists]
 
 
 def specialists_of(name_or_path: str | os.PathLike | None = None) -> dict[str, str]:

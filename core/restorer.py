@@ -15,7 +15,7 @@ from .checkpoint import load_model
 from .guidance import Guidance, network_convention, resolve_guidance
 from .imageio import MAX_PIXELS_DEFAULT, read_image, to_pil
 from .network import StageTrace, VLUNet
-from .one_by_one import ALL_IN_ONE, check_mode, check_specialists, choose_type, specialist_label
+from .one_by_one import ALL_IN_ONE, check_mode, check_specialists, specialist_label, specialist_type
 from .pretrained import resolve_weights, specialists_of
 from .tiling import apply_padded, apply_tiled
 
@@ -183,13 +183,14 @@ class Restorer:
                     mode: str = ALL_IN_ONE) -> tuple[VLUNet, str]:
         """The network that restores an image steered by ``guide`` in ``mode``, and its label
         (:attr:`RestoreResult.network`): in the one-by-one mode the specialist of the image's type
-        (:func:`core.one_by_one.choose_type`), else, or without one, the all-in-one network."""
+        (:func:`core.one_by_one.specialist_type`: named, or detected with a probability of at least
+        ``SURE``), else, or without one, the all-in-one network."""
         if check_mode(mode) == ALL_IN_ONE:
             return self.network, ALL_IN_ONE
         if not guide.probabilities and not degradation:
             raise ValueError("the one-by-one mode chooses a network by the detected degradation: "
                              "load a degradation encoder or name the degradation")
-        kind = choose_type(guide.probabilities, degradation)
+        kind = specialist_type(guide.probabilities, degradation)
         if kind in self.specialists:
             return self.specialists[kind], specialist_label(kind)
         return self.network, ALL_IN_ONE

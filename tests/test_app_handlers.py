@@ -22,7 +22,7 @@ from app.steering import contact_sheet
 from app.testing import TINY_NET, PCAReducer, synthetic_atlas_table, tiny_restorer
 from app.views import key_roles
 from core.degradations import CANONICAL
-from core.one_by_one import choose_type
+from core.one_by_one import specialist_type
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -278,9 +278,10 @@ def test_one_by_one_restores_with_the_specialist_and_says_which_network_ran(hold
     assert np.array_equal(np.asarray(out.after), np.asarray(noise_alone.restore(path, degradation="noise_25").image))
     assert out.summary.endswith("· restored by the noise specialist (one-by-one)")
     assert out.details["mode"] == "one-by-one" and out.details["network"] == "noise specialist"
-    # auto-detection chooses the type; a type without a specialist goes to the all-in-one network
+    # auto-detection chooses the type (when sure of it); otherwise, or a type without a specialist:
+    # the all-in-one network
     auto = handlers.restore(specialist_holder, path, "auto", "", "off", mode="one-by-one")
-    kind = choose_type(auto.details["probabilities"])
+    kind = specialist_type(auto.details["probabilities"])
     alone = core.Restorer(restorer.specialists.get(kind, restorer.network), restorer.encoder)
     assert np.array_equal(np.asarray(auto.after), np.asarray(alone.restore(path).image))
     assert auto.details["network"] == (f"{kind} specialist" if kind in restorer.specialists else "all-in-one")

@@ -5,14 +5,16 @@ import pytest
 import torch
 
 import core
-from core.one_by_one import choose_type, type_scores
+from core.one_by_one import choose_type, fallback_reason, specialist_type, type_scores
 from core.pretrained import specialists_of
 from training import evaluate as ev
 from training.trainer.data import SuiteImage
 
 
 class SplitEncoder(torch.nn.Module):
-    """Reads every image as noise 15 or 25 (0.3 each) or rain (0.4): no class passes one half."""
+    """Reads every image as noise 15 (0.45) or 25 (0.4) or rain (0.15): no class passes one half."""
+
+    PROBABILITIES = (0.45, 0.4, 0.0, 0.0, 0.15, 0.0, 0.0)
 
     labels = ("noise_15", "noise_25", "noise_50", "haze", "rain", "blur", "low_light")
 
@@ -30,7 +32,13 @@ class SplitEncoder(torch.nn.Module):
         return self.class_embeddings[self.labels.index(label)]
 
     def probabilities(self, d):
-        return torch.tensor([[0.3, 0.3, 0.0, 0.0, 0.4, 0.0, 0.0]]).expand(d.shape[0], 7)
+        return torch.tensor([self.PROBABILITIES]).expand(d.shape[0], 7)
+
+
+class UnsureEncoder(SplitEncoder):
+    """Noise 77 %, low light 23 %: under the one-by-one mode's SURE line."""
+
+    PROBABILITIES = (0.77, 0.0, 0.0, 0.0, 0.0, 0.0, 0.23)
 
 
 def _net(seed: int):
@@ -44,6 +52,10 @@ def test_the_type_sums_the_noise_levels_and_a_named_class_wins():
     assert choose_type(probs) == "noise"
     assert choose_type(probs, "rain") == "rain" and choose_type({}, "noise_50") == "noise"
     assert choose_type({}) is None
+    assert specialist_type(probs) is None and "unsure it is noise, 60%" in fallback_reason(probs)
+    assert specialist_type(probs, "noise_15") == "noise"           # named: no threshold
+    sure = dict(zip(SplitEncoder.labels, SplitEncoder.PROBABILITIES))
+    assert specialist_type(sure) == "noise" and fallback_reason(sure) == "no noise specialist"
 
 
 def test_one_by_one_restores_with_the_specialist_of_the_detected_type():
@@ -61,6 +73,8 @@ def test_one_by_one_restores_with_the_specialist_of_the_detected_type():
     assert restorer.restore(image, degradation="blur", mode="one-by-one").network == "blur specialist"
     with pytest.raises(ValueError, match="mode"):
         restorer.restore(image, mode="specialists")
+    unsure = core.Restorer(all_in_one, UnsureEncoder(), specialists={"noise": noise})
+    assert unsure.restore(image, mode="one-by-one").network == "all-in-one"    # the detector is not sure enough
 
 
 def test_bad_specialists_and_a_mode_without_detection_are_one_line_errors():
@@ -106,3 +120,14 @@ def test_the_comparison_adds_a_one_by_one_row_for_a_shipped_model_with_specialis
     monkeypatch.setitem(pretrained.SPECIALISTS, pretrained.DEFAULT, {"noise": str(tmp_path / "noise.safetensors")})
     [(label, _, weights, files)] = one_by_one_entries(shipped_files())
     assert weights == default and files == {"noise": tmp_path / "noise.safetensors"} and "one-by-one" in label
+
+
+def test_the_shipped_specialists_come_with_their_model_not_as_models_of_their_own():
+    from app.config import AppConfig
+    from app.models import model_choices
+    from core import pretrained
+    assert set(pretrained.specialists_of("vlunet-tiny")) == {"noise", "blur"}
+    specialists = set(pretrained.specialists_of("vlunet-tiny").values())
+    assert specialists <= set(pretrained.list_pretrained()) and not specialists & set(pretrained.all_in_one_names())
+    assert not specialists & {value for _, value in model_choices(AppConfig())}
+    assert all(pretrained.recipe_file(name) == "training/configs/vlunet-tiny-specialists.yaml" for name in specialists)

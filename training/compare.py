@@ -110,9 +110,10 @@ def one_by_one_entries(paths: list[Path]) -> list[tuple[str, str, Path, dict[str
 
 
 def shipped_files() -> list[Path]:
-    """The files of every registered shipped model (``core.pretrained``), the default first."""
+    """The files of every registered all-in-one model (``core.pretrained``), the default first (the
+    specialists are evaluated in their model's one-by-one row)."""
     from core import pretrained
-    names = [pretrained.DEFAULT] + [n for n in pretrained.list_pretrained() if n != pretrained.DEFAULT]
+    names = [pretrained.DEFAULT] + [n for n in pretrained.all_in_one_names() if n != pretrained.DEFAULT]
     return [pretrained.ASSETS / pretrained.PRETRAINED[n].file for n in names]
 
 

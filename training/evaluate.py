@@ -44,7 +44,7 @@ import torch
 from core.guidance import Guidance, network_convention, resolve_guidance
 from core.metrics import psnr, ssim
 from core.official import crop_to_multiple, is_release
-from core.one_by_one import TYPES, check_specialists, choose_type
+from core.one_by_one import TYPES, check_specialists, specialist_type
 from core.official.encoder import parse_clip_config
 from core.tiling import apply_padded, apply_tiled
 from training.data.patches import augment, unaugment
@@ -120,7 +120,7 @@ def network_method(network, encoder=None, guidance: str = "auto", ensemble: str 
         d = None if guide is None else guide.d
         chosen = network
         if specialists:
-            kind = choose_type(guide.probabilities, set_class(image.task) if guidance == "oracle" else None)
+            kind = specialist_type(guide.probabilities, set_class(image.task) if guidance == "oracle" else None)
             chosen = specialists.get(kind, network)
         fn = lambda t: chosen(t, d)  # noqa: E731
         if protocol == "authors":
