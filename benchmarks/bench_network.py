@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    from core.allocator import resident_bytes
+    return resident_bytes() / 2 ** 20
 
 
 def _peak_mib() -> float:

@@ -80,8 +80,8 @@ def make_image(path: Path, size: int, seed: int = 0) -> Path:
 
 
 def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    from core.allocator import resident_bytes
+    return resident_bytes() / 2 ** 20
 
 
 class RssSampler:

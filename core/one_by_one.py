@@ -36,14 +36,16 @@ def type_scores(probabilities: dict[str, float]) -> dict[str, float]:
     return scores
 
 
+def _named_type(degradation: str | None) -> str | None:
+    """The type of a class the user named (``"rain"``, ``"noise_25"``), else None."""
+    return COARSE_OF.get((degradation or "").strip().lower())
+
+
 def choose_type(probabilities: dict[str, float], degradation: str | None = None) -> str | None:
     """The degradation type an image is restored as: that of a named class (``"rain"``,
     ``"noise_25"``), else the most probable detected type; None when nothing was detected."""
-    key = (degradation or "").strip().lower()
-    if key in COARSE_OF:
-        return COARSE_OF[key]
     scores = type_scores(probabilities)
-    return max(scores, key=scores.get) if scores else None
+    return _named_type(degradation) or (max(scores, key=scores.get) if scores else None)
 
 
 def specialist_type(probabilities: dict[str, float], degradation: str | None = None) -> str | None:
@@ -51,7 +53,7 @@ def specialist_type(probabilities: dict[str, float], degradation: str | None = N
     else the detected type when its summed probability reaches :data:`SURE`; None otherwise (the
     all-in-one network restores it)."""
     kind = choose_type(probabilities, degradation)
-    if kind is None or (degradation or "").strip().lower() in COARSE_OF:
+    if kind is None or _named_type(degradation):
         return kind
     return kind if type_scores(probabilities)[kind] >= SURE else None
 

@@ -101,8 +101,9 @@ def one_by_one_entries(paths: list[Path]) -> list[tuple[str, str, Path, dict[str
     by_file = {(pretrained.ASSETS / entry.file).resolve(): name for name, entry in pretrained.PRETRAINED.items()}
     entries = []
     for path in paths:
-        specialists = pretrained.specialists_of(by_file.get(path.resolve(), str(path)))
-        if specialists and path.resolve() in by_file:
+        name = by_file.get(path.resolve())
+        specialists = pretrained.specialists_of(name) if name else {}
+        if specialists:
             files = {kind: pretrained.resolve_weights(name) for kind, name in specialists.items()}
             label = f"VLU-Net shipped, one-by-one ({path.name} + {', '.join(files)} specialists)"
             entries.append((label, "the all-in-one model and each specialist's budget: see their cards", path, files))
