@@ -1,5 +1,5 @@
-"""Shared fixtures: the device, a seeded generator, tiny networks, photo folders, tiny training runs,
-damaged safetensors files, the shared reference folder."""
+"""Shared fixtures: the device, a seeded generator, tiny networks, photos and photo folders, tiny training
+runs, damaged safetensors files, the studio's tiny model holder, the shared reference folder."""
 from __future__ import annotations
 
 import contextlib
@@ -38,6 +38,17 @@ def write_photos(root: Path, train: int = 3, val: int = 2) -> Path:
             img = (0.5 + 0.4 * img + 0.05 * g.standard_normal(img.shape)).clip(0, 1)
             Image.fromarray((img * 255).astype(np.uint8)).save(root / split / f"p{i}.png")
     return root
+
+
+def write_photo(path: Path, size=(37, 31), mode="RGB", seed=0) -> str:
+    """A smooth random scene with some texture, saved at ``path`` in the PIL ``mode``; returns the path."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    base = Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC)
+    arr = np.clip(np.asarray(base, np.float32) + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(arr).convert(mode)
+    img.save(path)
+    return str(path)
 
 
 def tiny_train_args(root: Path, photos: Path, name: str, *extra: str) -> list[str]:
@@ -118,6 +129,12 @@ def make_photos():
     return write_photos
 
 
+@pytest.fixture(scope="session")
+def make_photo():
+    """``make_photo(path, size=(37, 31), mode="RGB", seed=0) -> str``: one photo (:func:`write_photo`)."""
+    return write_photo
+
+
 @pytest.fixture
 def photos(tmp_path) -> Path:
     """Three train and two val photos under ``tmp_path/photos``."""
@@ -128,6 +145,17 @@ def photos(tmp_path) -> Path:
 def train_args():
     """``train_args(root, photos, name, *overrides)``: a tiny training run's command line (:func:`tiny_train_args`)."""
     return tiny_train_args
+
+
+@pytest.fixture(scope="module")
+def holder():
+    """A studio model holder (``app.state.ModelHolder``) serving the seeded random-weight tiny restorer
+    (``app.testing.tiny_restorer``), one per test module."""
+    from app.config import AppConfig
+    from app.state import ModelHolder
+    from app.testing import tiny_restorer
+    restorer, note = tiny_restorer()
+    return ModelHolder(AppConfig(), lambda cfg: (restorer, note))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The studio's handlers as plain functions: uploads, restore, unfolding views, atlas, examples."""
+"""The studio's handlers as plain functions: uploads, restore, unfolding views, atlas, examples
+(the one-by-one mode: test_app_one_by_one.py)."""
 from __future__ import annotations
 
 import threading
@@ -17,12 +18,8 @@ from app.atlas import Atlas, AtlasTableError, AtlasUnavailableError, load_table
 from app.config import AppConfig
 from app.features import colorize, pca_basis, project_rgb
 from app.state import ModelHolder, ModelUnavailableError, default_factory
-from app.jobs import Cancelled, Job
-from app.steering import contact_sheet
-from app.testing import TINY_NET, PCAReducer, synthetic_atlas_table, tiny_restorer
-from app.views import key_roles
+from app.testing import PCAReducer, synthetic_atlas_table, tiny_restorer
 from core.degradations import CANONICAL
-from core.one_by_one import specialist_type
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,37 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("one_thread_module")  # tiny images: one thread is faster on a shared CPU
 
 
-@pytest.fixture(scope="module")
-def holder() -> ModelHolder:
-    restorer, note = tiny_restorer()
-    return ModelHolder(AppConfig(), lambda cfg: (restorer, note))
-
-
-@pytest.fixture(scope="module")
-def specialist_holder() -> ModelHolder:
-    """The same all-in-one network and encoder as ``holder``'s, with noise and blur specialists."""
-    restorer, note = tiny_restorer(specialists=("noise", "blur"))
-    return ModelHolder(AppConfig(), lambda cfg: (restorer, note))
-
-
-def photo(path: Path, size=(37, 31), mode="RGB", seed=0) -> str:
-    """A smooth random scene with some texture, saved as PNG."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    base = Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC)
-    arr = np.clip(np.asarray(base, np.float32) + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
-    img = Image.fromarray(arr).convert(mode)
-    img.save(path)
-    return str(path)
-
-
-def test_upload_limits_give_one_line_reasons(tmp_path):
+def test_upload_limits_give_one_line_reasons(tmp_path, make_photo):
     cfg = AppConfig(max_pixels=3000, max_file_mb=0.001)
     with pytest.raises(uploads.UploadError, match="no image"):
         uploads.check_upload(None, cfg)
     with pytest.raises(uploads.UploadError, match="gone"):
         uploads.check_upload(str(tmp_path / "missing.png"), cfg)
-    big = photo(tmp_path / "big.png", (80, 60))
+    big = make_photo(tmp_path / "big.png", (80, 60))
     with pytest.raises(uploads.UploadError, match=r"MB; this studio accepts up to 0.001 MB"):
         uploads.check_upload(big, cfg)
     with pytest.raises(uploads.UploadError, match=r"80×60 = 0.0 megapixels.*up to 0.003 MP"):
@@ -71,7 +44,7 @@ def test_upload_limits_give_one_line_reasons(tmp_path):
         uploads.check_upload(str(text), AppConfig())
     info = uploads.check_upload(big, AppConfig())
     assert info.size == (80, 60) and info.format == "PNG" and not info.animated
-    strip = photo(tmp_path / "strip.png", (99, 3))
+    strip = make_photo(tmp_path / "strip.png", (99, 3))
     with pytest.raises(uploads.UploadError, match=r"99×3 pixels, its long side 33 times its short side.*32:1"):
         uploads.check_upload(strip, AppConfig())
     assert uploads.check_upload(strip, AppConfig(max_aspect=40)).size == (99, 3)
@@ -98,8 +71,8 @@ def test_guidance_and_tiling_arguments():
         handlers.mode_argument("specialists")
 
 
-def test_restore_keeps_size_saves_png_and_records_eight_stages_on_demand(holder, tmp_path):
-    path = photo(tmp_path / "scene.png")
+def test_restore_keeps_size_saves_png_and_records_eight_stages_on_demand(holder, tmp_path, make_photo):
+    path = make_photo(tmp_path / "scene.png")
     calls = []
     out = handlers.restore(holder, path, "auto", "", "auto", progress=lambda f, desc="": calls.append((f, desc)))
     expected = holder.get().restore(path).image
@@ -122,10 +95,10 @@ def test_restore_keeps_size_saves_png_and_records_eight_stages_on_demand(holder,
     assert stages[3].resolution[0] < stages[0].resolution[0]  # the latent stage is coarser
 
 
-def test_restore_steps_note_the_start_then_tiles_then_give_the_outcome(tmp_path):
+def test_restore_steps_note_the_start_then_tiles_then_give_the_outcome(tmp_path, make_photo):
     restorer, note = tiny_restorer()
     slow = ModelHolder(AppConfig(), lambda cfg: (restorer, note))
-    small = photo(tmp_path / "small.png")
+    small = make_photo(tmp_path / "small.png")
     with pytest.raises(handlers.UploadError, match="not an image"):   # refused before any note
         (tmp_path / "bad.png").write_text("no")
         next(handlers.restore_steps(slow, str(tmp_path / "bad.png")))
@@ -137,7 +110,7 @@ def test_restore_steps_note_the_start_then_tiles_then_give_the_outcome(tmp_path)
     assert isinstance(outcome, handlers.RestoreOutcome) and outcome.summary.startswith("**Restored 37×31**")
     assert np.array_equal(np.asarray(outcome.after), np.asarray(restorer.restore(small).image))
     # a tiled restore reports tiles as they finish; the model runs on the holder's one thread
-    big = photo(tmp_path / "big.png", (300, 200))
+    big = make_photo(tmp_path / "big.png", (300, 200))
     threads = set()
     original = restorer.restore
 
@@ -161,8 +134,8 @@ def test_restore_steps_note_the_start_then_tiles_then_give_the_outcome(tmp_path)
         list(handlers.restore_steps(slow, big, choice="fog"))
 
 
-def test_language_steering_changes_the_result(holder, tmp_path):
-    path = photo(tmp_path / "scene.png")
+def test_language_steering_changes_the_result(holder, tmp_path, make_photo):
+    path = make_photo(tmp_path / "scene.png")
     runs = {}
     for choice, text in (("auto", ""), ("text", "remove the fog"), ("haze", "")):
         out = handlers.restore(holder, path, choice, text, "off")
@@ -174,8 +147,8 @@ def test_language_steering_changes_the_result(holder, tmp_path):
         assert not np.allclose(named[k].weights, words[k].weights, atol=1e-6)
 
 
-def test_tiled_restore_explains_missing_trace_and_keeps_mode(holder, tmp_path):
-    path = photo(tmp_path / "gray.tif", (90, 71), mode="LA")
+def test_tiled_restore_explains_missing_trace_and_keeps_mode(holder, tmp_path, make_photo):
+    path = make_photo(tmp_path / "gray.tif", (90, 71), mode="LA")
     out = handlers.restore(holder, path, "auto", "", "64")
     assert out.before.endswith(".png") and Image.open(out.before).size == (90, 71)  # browsers cannot show TIFF
     assert handlers.record_stages(holder, out.session) is None and "tiles" in out.session.trace_note
@@ -185,8 +158,8 @@ def test_tiled_restore_explains_missing_trace_and_keeps_mode(holder, tmp_path):
     assert handlers.stage_detail(out.session, 3)[0] is None
 
 
-def test_stage_views_and_walk(holder, tmp_path):
-    out = handlers.restore(holder, photo(tmp_path / "scene.png"), "auto", "", "auto")
+def test_stage_views_and_walk(holder, tmp_path, make_photo):
+    out = handlers.restore(holder, make_photo(tmp_path / "scene.png"), "auto", "", "auto")
     gallery, _, _, note = handlers.unfolding_overview(out.session)
     assert gallery == [] and "Show the stages" in note  # nothing recorded until the view asks
     handlers.record_stages(holder, out.session)
@@ -203,9 +176,9 @@ def test_stage_views_and_walk(holder, tmp_path):
     assert all(f"<br>{n}" in x for n, x in zip(names, weights.data[0].x)) and "retrieved most by" in text
 
 
-def test_a_cancelled_job_stops_at_the_next_stage_and_frees_the_line(holder, tmp_path):
+def test_a_cancelled_job_stops_at_the_next_stage_and_frees_the_line(holder, tmp_path, make_photo):
     from app.jobs import Cancelled, Job
-    path = photo(tmp_path / "scene.png")
+    path = make_photo(tmp_path / "scene.png")
     job = Job(session="s1")
     stages_run = []
     network = holder.get().network
@@ -234,9 +207,9 @@ def test_a_cancelled_job_stops_at_the_next_stage_and_frees_the_line(holder, tmp_
         stale.check()
 
 
-def test_restore_steps_say_where_a_waiting_restore_is_and_log_one_line(holder, tmp_path, caplog):
+def test_restore_steps_say_where_a_waiting_restore_is_and_log_one_line(holder, tmp_path, make_photo, caplog):
     from app.jobs import Job
-    path = photo(tmp_path / "scene.png")
+    path = make_photo(tmp_path / "scene.png")
     blocker = threading.Event()
     holder.line.submit(Job(session="other", estimate=3.0), blocker.wait, 5)
     steps = handlers.restore_steps(holder, path, "text", "banana", "off", poll=0.01, session="mine")
@@ -252,107 +225,21 @@ def test_restore_steps_say_where_a_waiting_restore_is_and_log_one_line(holder, t
     assert "outcome=ok" in line and "seconds=" in line and "scene" not in line and "mode=all-in-one" in line
 
 
-def test_recorded_stages_are_those_of_the_restore(tmp_path):
+def test_recorded_stages_are_those_of_the_restore(tmp_path, make_photo):
     """The Unfolding view re-runs the network with the trace on: same image, same steering, same output."""
     restorer, note = tiny_restorer()
     holder = ModelHolder(AppConfig(), lambda cfg: (restorer, note))
-    path = photo(tmp_path / "scene.png", (40, 32))
+    path = make_photo(tmp_path / "scene.png", (40, 32))
     out = handlers.restore(holder, path, "text", "remove the fog", "off")
     stages = handlers.record_stages(holder, out.session)
     direct = restorer.restore(path, degradation="remove the fog", tile=0, trace=True)
     assert np.array_equal(np.asarray(direct.image), np.asarray(out.after))
     for view, record in zip(stages, direct.stages, strict=True):
         assert np.allclose(view.weights, record.weights[0].numpy(), atol=1e-6) and view.step == pytest.approx(record.step)
-    gone = handlers.restore(holder, photo(tmp_path / "gone.png"), "auto", "", "auto").session
+    gone = handlers.restore(holder, make_photo(tmp_path / "gone.png"), "auto", "", "auto").session
     Path(gone.input_path).unlink()
     assert handlers.record_stages(holder, gone) is None and "cannot be read again" in gone.trace_note
     assert "gone" in gone.trace_note and handlers.unfolding_overview(gone)[0] == []
-
-
-def test_one_by_one_restores_with_the_specialist_and_says_which_network_ran(holder, specialist_holder, tmp_path,
-                                                                          caplog):
-    path = photo(tmp_path / "scene.png")
-    restorer = specialist_holder.get()
-    noise_alone = core.Restorer(restorer.specialists["noise"], restorer.encoder)
-    out = handlers.restore(specialist_holder, path, "noise_25", "", "off", mode="one-by-one")
-    assert np.array_equal(np.asarray(out.after), np.asarray(noise_alone.restore(path, degradation="noise_25").image))
-    assert out.summary.endswith("· restored by the noise specialist (one-by-one)")
-    assert out.details["mode"] == "one-by-one" and out.details["network"] == "noise specialist"
-    # auto-detection chooses the type (when sure of it); otherwise, or a type without a specialist:
-    # the all-in-one network
-    auto = handlers.restore(specialist_holder, path, "auto", "", "off", mode="one-by-one")
-    kind = specialist_type(auto.details["probabilities"])
-    alone = core.Restorer(restorer.specialists.get(kind, restorer.network), restorer.encoder)
-    assert np.array_equal(np.asarray(auto.after), np.asarray(alone.restore(path).image))
-    assert auto.details["network"] == (f"{kind} specialist" if kind in restorer.specialists else "all-in-one")
-    haze = handlers.restore(specialist_holder, path, "haze", "", "off", mode="one-by-one")
-    assert haze.details["network"] == "all-in-one" and "(one-by-one: no haze specialist)" in haze.summary
-    assert np.array_equal(np.asarray(haze.after), np.asarray(restorer.restore(path, degradation="haze").image))
-    # the default mode: today's output, with or without specialists; the summary names the network only with them
-    plain = handlers.restore(holder, path, "auto", "", "off")
-    default = handlers.restore(specialist_holder, path, "auto", "", "off")
-    assert np.array_equal(np.asarray(default.after), np.asarray(plain.after))
-    assert np.array_equal(np.asarray(plain.after), np.asarray(holder.get().restore(path).image))
-    assert "· restored by" not in plain.summary and default.summary.endswith("· restored by the all-in-one network")
-    assert plain.details["mode"] == default.details["network"] == "all-in-one"
-    # the Unfolding view traces the network that restored it
-    stages = handlers.record_stages(specialist_holder, out.session)
-    direct = noise_alone.restore(path, degradation="noise_25", tile=0, trace=True)
-    for view, record in zip(stages, direct.stages, strict=True):
-        assert np.allclose(view.weights, record.weights[0].numpy(), atol=1e-6)
-    assert out.session.key_names == key_roles(noise_alone)[0] and "by the noise specialist" in out.session.trace_note
-    # Cancel stops the specialist at its next stage; the log line has the mode
-    job, ran = Job(), []
-    hooks = [s.register_forward_pre_hook(lambda m, i: ran.append(m) or (job.cancel("cancelled by you")
-                                                                       if len(ran) == 3 else None))
-             for s in restorer.specialists["noise"].stages]
-    try:
-        with pytest.raises(Cancelled, match="cancelled by you"):
-            handlers.restore(specialist_holder, path, "noise_25", "", "off", None, None, job, "one-by-one")
-    finally:
-        for h in hooks:
-            h.remove()
-    assert len(ran) == 3
-    with caplog.at_level("INFO", logger="app.requests"):
-        outcome = list(handlers.restore_steps(specialist_holder, path, "noise_25", "", "off", poll=0.01,
-                                              mode="one-by-one"))[-1]
-        with pytest.raises(handlers.UploadError, match="mode must be one of"):
-            next(handlers.restore_steps(specialist_holder, path, mode="specialists"))
-    assert outcome.details["network"] == "noise specialist"
-    ok, refused = [r.getMessage() for r in caplog.records if r.name == "app.requests"]
-    assert "mode=one-by-one" in ok and "outcome=ok" in ok and "mode=- " in refused and "outcome=refused" in refused
-
-
-def test_the_contact_sheet_shows_the_one_by_one_restore_beside_auto(holder, specialist_holder, tmp_path):
-    image = Image.open(photo(tmp_path / "scene.png"))
-    plain = contact_sheet(holder.get(), image)
-    assert [c for _, c in plain][2:] == ["Uniform (no d_I)"] + [plots.DISPLAY[n] for n in CANONICAL]
-    assert plain[1][1].startswith("Auto-detected (")
-    restorer = specialist_holder.get()
-    sheet = contact_sheet(restorer, image)
-    captions = [c for _, c in sheet]
-    assert len(sheet) == len(plain) + 1 and captions[3:] == [c for _, c in plain][2:]
-    assert captions[1].startswith("Auto-detected, all-in-one (")
-    assert np.array_equal(np.asarray(sheet[1][0]), np.asarray(plain[1][0]))   # the all-in-one result is unchanged
-    one = restorer.restore(image, tile=0, mode="one-by-one")
-    assert captions[2].startswith("One-by-one: ") and one.network in captions[2]
-    assert np.array_equal(np.asarray(sheet[2][0]), np.asarray(one.image.convert("RGB")))
-
-
-def test_the_studio_loads_the_registered_specialists(tmp_path, monkeypatch):
-    torch.manual_seed(0)
-    for name in ("main", "noise"):
-        core.save_model(core.VLUNet(**TINY_NET).eval(), tmp_path / f"{name}.safetensors")
-    main = str(tmp_path / "main.safetensors")
-    monkeypatch.setitem(core.pretrained.SPECIALISTS, main, {"blur": str(tmp_path / "missing.safetensors"),
-                                                            "noise": str(tmp_path / "noise.safetensors")})
-    config = AppConfig(model=main, encoder=str(tmp_path / "no-encoder.safetensors"))
-    restorer, note = default_factory(config)
-    assert set(restorer.specialists) == {"noise"} and "one-by-one specialists: noise" in note
-    assert "specialists left out: blur (no weights named" in note   # the all-in-one model stays usable
-    assert ModelHolder(config).specialist_types() == []   # no encoder to choose a specialist: no Mode control
-    assert ModelHolder(AppConfig(), lambda cfg: tiny_restorer(specialists=("blur", "noise"))).specialist_types() == \
-        ["noise", "blur"]
 
 
 def test_pca_projection_is_fixed_and_explained():
@@ -402,13 +289,13 @@ def test_shipped_default_loads_or_names_the_recipe():
         assert isinstance(restorer, core.Restorer)
 
 
-def test_restore_without_encoder_uses_uniform_retrieval(tmp_path):
+def test_restore_without_encoder_uses_uniform_retrieval(tmp_path, make_photo):
     holder = ModelHolder(AppConfig(), lambda cfg: tiny_restorer(encoder=False))
-    out = handlers.restore(holder, photo(tmp_path / "s.png"), "auto", "", "auto")
+    out = handlers.restore(holder, make_photo(tmp_path / "s.png"), "auto", "", "auto")
     assert "uniform retrieval" in out.summary
     assert "No degradation encoder" in out.chart.layout.annotations[0].text
     with pytest.raises(ValueError, match="needs a degradation encoder"):
-        handlers.restore(holder, photo(tmp_path / "s.png"), "rain", "", "auto")
+        handlers.restore(holder, make_photo(tmp_path / "s.png"), "rain", "", "auto")
 
 
 def test_atlas_table_errors(tmp_path):
@@ -421,10 +308,10 @@ def test_atlas_table_errors(tmp_path):
     assert figs[2].startswith("⚠️") and "evaluate_encoder" in figs[2]
 
 
-def test_atlas_figures_place_the_last_image(holder, tmp_path):
+def test_atlas_figures_place_the_last_image(holder, tmp_path, make_photo):
     table = synthetic_atlas_table(holder.get().encoder, tmp_path / "atlas.parquet", per_class=2)
     atlas = Atlas(table, tmp_path / "cache", reducer=PCAReducer)
-    session = handlers.restore(holder, photo(tmp_path / "scene.png"), "auto", "", "auto").session
+    session = handlers.restore(holder, make_photo(tmp_path / "scene.png"), "auto", "", "auto").session
     before, after, note = handlers.atlas_figures(atlas, session)
     assert {t.name for t in before.data} == {handlers.plots.DISPLAY[n] for n in CANONICAL}
     prompts = "class prompts (text)"
@@ -489,14 +376,14 @@ def test_umap_atlas_is_fitted_once_cached_and_projects(holder, tmp_path):
     assert xs.min() <= bx <= xs.max() and ys.min() <= by <= ys.max()  # a mean of map points stays inside the map
 
 
-def test_make_examples_from_a_corpus(tmp_path):
+def test_make_examples_from_a_corpus(tmp_path, make_photo):
     from app.make_examples import CHOICES, main
     from training.data.photos import read_manifest
 
     records = {r.file: r for r in read_manifest()}
     (tmp_path / "photos" / "val").mkdir(parents=True)
     for i, file in enumerate(CHOICES.values()):
-        photo(tmp_path / "photos" / "val" / records[file].name, (90, 70), seed=i)
+        make_photo(tmp_path / "photos" / "val" / records[file].name, (90, 70), seed=i)
     assert main(["--photos", str(tmp_path / "photos"), "--out", str(tmp_path / "ex"), "--side", "48"]) == 0
     files = sorted(p for p in (tmp_path / "ex").iterdir() if p.suffix != ".md")
     assert [p.stem.split("_", 1)[1] for p in files] == list(CANONICAL)

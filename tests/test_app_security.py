@@ -200,7 +200,7 @@ def test_a_restore_writes_nothing_beside_the_upload(tmp_path, one_thread):
 def test_the_restore_event_takes_only_an_uploaded_file_path():
     import gradio as gr
 
-    from app.ui import upload_path
+    from app.wiring import upload_path
     assert upload_path(None) is None
     assert upload_path({"path": "/tmp/gradio/abc/photo.png", "url": None, "orig_name": "photo.png"}) == \
         "/tmp/gradio/abc/photo.png"
