@@ -1,7 +1,7 @@
 """The studio's work as plain functions (no gradio here): restore, and (from :mod:`app.views`) the
 Unfolding and atlas views.
 
-The UI in :mod:`app.ui` wires these to components and turns their one-line errors
+The page in :mod:`app.ui` is wired to these by :mod:`app.wiring`, which turns their one-line errors
 (:class:`app.uploads.UploadError`, ``ValueError``, :class:`app.state.ModelUnavailableError`) into messages.
 Every restore writes one line to the ``app.requests`` logger (:func:`log_request`): size, model,
 detected class, steering, mode, seconds and outcome; never the image or its name.

@@ -38,7 +38,7 @@ def default_factory(config: AppConfig) -> tuple[core.Restorer, str]:
         millions = sum(p.numel() for p in restorer.network.parameters()) / 1e6
         return restorer, f"the authors' network `{label(name)}` ({millions:.1f} M parameters) with their CLIP and adapters"
     network = core.load_model(core.pretrained.resolve_weights(config.model), device=config.device)
-    specialists, missing = load_specialists(name, config.device)
+    specialists, missing = core.load_specialists(core.pretrained.specialists_of(name), config.device, strict=False)
     try:
         encoder = DegradationEncoder.from_pretrained(config.encoder, device=config.device)
         note = f"network `{name}`, encoder `{encoder.config.backbone}`"
@@ -50,19 +50,6 @@ def default_factory(config: AppConfig) -> tuple[core.Restorer, str]:
     if missing:
         note += f"; specialists left out: {'; '.join(missing)}"
     return core.Restorer(network, encoder, device=config.device, specialists=specialists), note
-
-
-def load_specialists(name: str, device: str) -> tuple[dict[str, core.VLUNet], list[str]]:
-    """The one-by-one specialists registered for ``name`` (:func:`core.pretrained.specialists_of`),
-    and one "<type> (why)" for each whose weights cannot be loaded: a missing specialist leaves the
-    all-in-one model usable (the load note names it)."""
-    specialists, missing = {}, []
-    for kind, weights in core.pretrained.specialists_of(name).items():
-        try:
-            specialists[kind] = core.load_model(core.pretrained.resolve_weights(weights), device=device)
-        except (FileNotFoundError, core.CheckpointError) as exc:
-            missing.append(f"{kind} ({exc})")
-    return specialists, missing
 
 
 class ModelHolder:

@@ -30,11 +30,11 @@ from . import official
 from .official import OfficialCheckpointError, load_official, map_official_keys
 from .pretrained import WeightsNotFoundError, list_pretrained
 from .registry import create_model, list_models, model_config
-from .restorer import Restorer, RestoreResult
+from .restorer import Restorer, RestoreResult, load_specialists
 
 __all__ = [
     "CheckpointError", "ConfigError", "ImageReadError", "OfficialCheckpointError", "RestoreResult",
     "Restorer", "StageTrace", "VLUNet", "VLUNetConfig", "WeightsNotFoundError", "create_model",
-    "keep_freed_memory", "list_models", "list_pretrained", "load_model", "load_official", "map_official_keys",
-    "model_config", "read_image", "save_model", "to_pil",
+    "keep_freed_memory", "list_models", "list_pretrained", "load_model", "load_official", "load_specialists",
+    "map_official_keys", "model_config", "read_image", "save_model", "to_pil",
 ]

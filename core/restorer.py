@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from .allocator import resident_bytes
-from .checkpoint import load_model
+from .checkpoint import CheckpointError, load_model
 from .guidance import Guidance, network_convention, resolve_guidance
 from .imageio import MAX_PIXELS_DEFAULT, read_image, to_pil
 from .network import StageTrace, VLUNet
@@ -48,6 +48,22 @@ def untiled_pixel_limit(network, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> 
     """The most pixels ``network`` restores in one pass within ``memory_budget`` bytes of activations."""
     return int(memory_budget // activation_bytes_per_pixel(network))
 
+
+def load_specialists(specialists: dict | None, device: str | torch.device | None = None,
+                     strict: bool = True) -> tuple[dict[str, VLUNet], list[str]]:
+    """``{type: registered name or path}`` -> the loaded one-by-one specialists, and one
+    "<type> (why)" for each that could not be loaded. ``strict`` raises on the first one instead
+    (a library call asked for them); the studio passes False so that a missing specialist leaves
+    the all-in-one model usable."""
+    loaded, missing = {}, []
+    for kind, weights in check_specialists(specialists).items():
+        try:
+            loaded[kind] = load_model(resolve_weights(weights), device=device)
+        except (FileNotFoundError, CheckpointError) as exc:
+            if strict:
+                raise
+            missing.append(f"{kind} ({exc})")
+    return loaded, missing
 
 @dataclass
 class RestoreResult:
@@ -160,8 +176,7 @@ class Restorer:
             encoder = DegradationEncoder.from_pretrained(device=device)
         if isinstance(specialists, str) and specialists == "default":
             specialists = specialists_of(name_or_path)
-        specialists = {kind: load_model(resolve_weights(weights), device=device)
-                       for kind, weights in check_specialists(specialists).items()}
+        specialists, _ = load_specialists(specialists, device)
         return cls(network, encoder, device, specialists=specialists)
 
     @classmethod

@@ -96,6 +96,19 @@ def test_from_pretrained_loads_specialists_by_path(tmp_path):
     assert specialists_of(tmp_path / "any.safetensors") == {}
 
 
+def test_a_missing_or_corrupt_specialist_raises_for_a_library_call_and_is_named_for_the_studio(tmp_path):
+    core.save_model(_net(1), tmp_path / "noise.safetensors")
+    (tmp_path / "blur.safetensors").write_bytes(b"not a safetensors file")
+    asked = {"noise": tmp_path / "noise.safetensors", "blur": tmp_path / "blur.safetensors",
+             "haze": tmp_path / "absent.safetensors"}
+    with pytest.raises(core.CheckpointError, match="blur.safetensors"):
+        core.Restorer.from_pretrained(encoder=None, specialists=asked)
+    loaded, missing = core.load_specialists(asked, strict=False)
+    assert set(loaded) == {"noise"}
+    assert [m.split(" ")[0] for m in missing] == ["blur", "haze"]
+    assert "absent.safetensors" in missing[1]
+
+
 def test_evaluation_picks_the_specialist_per_image_like_the_restorer():
     clean = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     image = SuiteImage("rain", "a", clean.clamp(0.1, 0.9), clean)
