@@ -8,6 +8,7 @@ from skimage import data as skdata
 from core.degradations import degrade
 from core.encoder import DegradationEncoder, EncoderAssetMissingError, HELDOUT_PARAPHRASES, LABELS, coarse_of
 from core.encoder import registry
+from core.encoder.config import EncoderConfig
 from core.encoder.backbones.offline import OfflineBackbone, map_efficientnet_lite0_state_dict
 
 
@@ -29,6 +30,23 @@ def test_weight_mapping_classifies_a_cat():
     top = backbone.imagenet_logits(_photo("chelsea")).softmax(-1)[0].topk(3)
     assert 281 <= int(top.indices[0]) <= 285 and float(top.values.sum()) > 0.5
     assert backbone.encode_image(torch.rand(2, 3, 37, 31)).shape == (2, backbone.image_dim)
+
+
+def test_a_large_photo_is_read_at_its_own_pixel_scale_and_a_small_one_as_before():
+    """Views come from a centre crop of at most `native_crop` px: inputs within it are read exactly
+    as with no crop (what the adapters were fine-tuned on), a larger photo as its centre crop,
+    not shrunk whole (its noise would shrink with it)."""
+    backbone = OfflineBackbone(native_crop=64)
+    whole = OfflineBackbone(native_crop=0)
+    whole.net = backbone.net
+    small, large = torch.rand(1, 3, 64, 48), torch.rand(1, 3, 150, 97)
+    assert torch.equal(backbone.encode_image(small), whole.encode_image(small))
+    centre = large[..., 43:107, 16:80]
+    assert torch.equal(backbone.encode_image(large), whole.encode_image(centre))
+    assert not torch.allclose(backbone.encode_image(large), whole.encode_image(large))
+    with pytest.raises(ValueError, match="native_crop must be 0 or >= input_size"):
+        EncoderConfig(native_crop=100)
+    assert EncoderConfig.from_dict({"backbone": "offline"}).native_crop == 512   # configs saved before it
 
 
 def test_mapping_rejects_foreign_keys():

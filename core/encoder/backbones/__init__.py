@@ -14,7 +14,8 @@ def build_backbone(config: EncoderConfig) -> Backbone:
     if config.backbone == "offline":
         from .offline import OfflineBackbone
 
-        return OfflineBackbone(config.image_feature, config.image_views, config.input_size, config.noise_floor_maps)
+        return OfflineBackbone(config.image_feature, config.image_views, config.input_size, config.noise_floor_maps,
+                               config.native_crop)
     from .clip import ClipBackbone
 
     return ClipBackbone(config.clip_model, config.clip_pretrained, config.clip_overrides)

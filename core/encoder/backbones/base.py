@@ -26,11 +26,12 @@ def resize_short_side(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(images, size=new, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
 
 
-def center_crop(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Centre crop B x 3 x H x W (H, W >= size) to B x 3 x size x size."""
+def center_crop(images: torch.Tensor, size: int, width: int | None = None) -> torch.Tensor:
+    """Centre crop B x 3 x H x W (H >= size, W >= width) to B x 3 x size x width (width: size)."""
+    width = size if width is None else width
     h, w = images.shape[-2:]
-    top, left = (h - size) // 2, (w - size) // 2
-    return images[..., top:top + size, left:left + size]
+    top, left = (h - size) // 2, (w - width) // 2
+    return images[..., top:top + size, left:left + width]
 
 
 def global_view(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -22,7 +22,7 @@ import timm
 import torch
 from torch import nn
 
-from .base import Backbone, check_images, global_view, native_view
+from .base import Backbone, center_crop, check_images, global_view, native_view
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -101,13 +101,16 @@ class OfflineBackbone(Backbone):
         input_size: side of each square view.
         noise_floor_maps: on the native view, quantiles (10% and 50% of the values, 10% of
             their magnitude) of the stem and the first stages' maps (0: none).
+        native_crop: the views are taken from a centre crop of at most this side at the
+            input's pixel scale (0: the whole input; see `EncoderConfig`).
     """
 
     QUANTILES = (0.1, 0.5)
 
     def __init__(self, image_feature: str = "blockstats", image_views: tuple[str, ...] = ("native", "global"),
-                 input_size: int = 224, noise_floor_maps: int = 3) -> None:
+                 input_size: int = 224, noise_floor_maps: int = 3, native_crop: int = 512) -> None:
         super().__init__()
+        self.native_crop = native_crop
         self.net = load_efficientnet_lite0()
         self.image_feature = image_feature
         self.image_views = tuple(image_views)
@@ -145,6 +148,9 @@ class OfflineBackbone(Backbone):
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """B x 3 x H x W in [0, 1] (any H, W) -> B x image_dim frozen features."""
         images = check_images(images).to(self.mean.device)
+        if self.native_crop:
+            height, width = (min(self.native_crop, side) for side in images.shape[-2:])
+            images = center_crop(images, height, width)
         views = {"native": native_view, "global": global_view}
         feats = [self._features((views[v](images, self.input_size) - self.mean) / self.std,
                                 self.noise_floor_maps if v == "native" else 0) for v in self.image_views]
