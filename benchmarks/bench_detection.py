@@ -7,7 +7,8 @@ degraded by every class with a seeded generator, classified by the shipped encod
         --packages lxqt-themes forensics-samples-files palapeli-data sddm-theme-maldives digikam-data \
         libjxl-testdata librust-jpeg-decoder-dev        # 2-12 MP photos the shipped encoder never saw
 
-Prints the 7-class and 5-type accuracy, per class, and every miss with the probability it was given.
+Prints the 7-class and 5-type accuracy, the expected calibration error of the 7-class
+probabilities, per class, and every miss with the probability it was given.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.degradations import degrade  # noqa: E402
 from core.encoder import LABELS, DegradationEncoder, coarse_of  # noqa: E402
+from training.calibration import expected_calibration_error  # noqa: E402
 
 
 def _megapixels(path: Path) -> float:
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print(f"error: no photos chosen in {args.photos / args.split} (python -m training.data.photos)", file=sys.stderr)
         return 2
-    right, right_type, misses = {label: 0 for label in LABELS}, 0, []
+    right, right_type, misses, probabilities, truths = {label: 0 for label in LABELS}, 0, [], [], []
     for path in paths:
         rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255
         clean = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None]
@@ -59,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             with torch.no_grad():
                 probs = encoder.classify(degraded.clamp(0, 1))[0]
             found = LABELS[int(probs.argmax())]
+            probabilities.append(probs.numpy())
+            truths.append(LABELS.index(label))
             right[label] += found == label
             right_type += coarse_of(found) == coarse_of(label)
             if found != label:
@@ -66,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                               f"(p {float(probs.max()):.2f})")
     total = len(paths) * len(LABELS)
     print(f"{len(paths)} photos x {len(LABELS)} degradations at native size: 7 classes {sum(right.values())}/{total} "
-          f"({sum(right.values()) / total:.1%}), 5 types {right_type}/{total} ({right_type / total:.1%})")
+          f"({sum(right.values()) / total:.1%}), 5 types {right_type}/{total} ({right_type / total:.1%}), "
+          f"calibration error {expected_calibration_error(np.stack(probabilities), np.array(truths)):.3f}")
     print("per class: " + ", ".join(f"{label} {n}/{len(paths)}" for label, n in right.items()))
     for miss in misses:
         print("miss:", miss)
