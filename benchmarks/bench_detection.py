@@ -39,11 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", default=None, help="registered encoder or adapter file (default: shipped)")
     parser.add_argument("--packages", nargs="*", default=None, help="only photos from these Debian packages")
     parser.add_argument("--min-megapixels", type=float, default=0.0, help="only photos of at least this size")
+    parser.add_argument("--native-crop", type=int, default=None,
+                        help="side of the centre crop the encoder reads (default: its config's; 0: the whole photo)")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     encoder = DegradationEncoder.from_pretrained(args.encoder)
+    if args.native_crop is not None:
+        encoder.backbone.native_crop = args.native_crop
     generator = torch.Generator().manual_seed(args.seed)
     paths = [p for p in sorted((args.photos / args.split).glob("*.png"))
              if args.packages is None or p.name.split("__")[0] in args.packages]
