@@ -1,4 +1,4 @@
-"""The comparison table of issue 5: VLU-Net vs. ablation (a), baseline (b) and classical methods (c).
+"""The comparison table: VLU-Net against ablation (a), baseline (b) and classical methods (c), held-out photos.
 
     python -m training.compare            # defaults below; writes runs/compare/{comparison.md,csv,long.csv}
 

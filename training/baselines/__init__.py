@@ -1,4 +1,4 @@
-"""Baselines and comparison methods for the restoration table (issue 5).
+"""Baselines and comparison methods for the restoration table.
 
 * :mod:`.promptir` -- baseline (b): an end-to-end Restormer/PromptIR-style network of the
   same parameter count as ``vlunet-tiny``, trained by the same trainer.
