@@ -3,8 +3,9 @@
 Each entry names a safetensors file under ``assets/`` (beside the package), its SHA-256 and its
 model card. The training recipe of a name is ``training/configs/<name>.yaml``, or the recipe its
 entry names (the one-by-one specialists share one); the card says what the model is good and bad
-at. :data:`SPECIALISTS` lists the one-by-one specialists shipped beside an all-in-one model. ``resolve_weights`` turns a name or a path into a file, with a
-one-line message naming the recipe when the weights are not there.
+at. :data:`SPECIALISTS` lists the one-by-one specialists shipped beside an all-in-one model.
+``resolve_weights`` turns a name or a path into a file, with a one-line message naming the recipe
+when the weights are not there.
 """
 from __future__ import annotations
 
@@ -33,14 +34,18 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
                     "8aa793db1425c950ac06419c376bd894dad18ce19a8fb41b7dafe13e64e7bae3", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
-                    "b27364ba5fd07466dab056e14ecbe8c67cf32e3ebce332e794479f67a5ab10a8", "models/vlunet-tiny-specialists.md",
+                    "3b4002091973f090d76d8d0f5650dfa2c88a36a6f4e95410ea0c0fa0e7db2402", "models/vlunet-tiny-specialists.md",
+                    recipe="vlunet-tiny-specialists"),
+    PretrainedEntry("vlunet-tiny-haze", "models/vlunet-tiny-haze.safetensors",
+                    "17d60567830c043e016ea3fb573014542b32c058a023ea4bccad59b8562acc39", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
 )}
 DEFAULT = "vlunet-tiny"
 
 #: The one-by-one specialists shipped beside an all-in-one model (:mod:`core.one_by_one`):
 #: all-in-one name -> {degradation type: registered name}.
-SPECIALISTS: dict[str, dict[str, str]] = {"vlunet-tiny": {"noise": "vlunet-tiny-noise", "blur": "vlunet-tiny-blur"}}
+SPECIALISTS: dict[str, dict[str, str]] = {
+    "vlunet-tiny": {"noise": "vlunet-tiny-noise", "blur": "vlunet-tiny-blur", "haze": "vlunet-tiny-haze"}}
 
 
 class WeightsNotFoundError(FileNotFoundError):

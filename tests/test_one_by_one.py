@@ -139,7 +139,7 @@ def test_the_shipped_specialists_come_with_their_model_not_as_models_of_their_ow
     from app.config import AppConfig
     from app.models import model_choices
     from core import pretrained
-    assert set(pretrained.specialists_of("vlunet-tiny")) == {"noise", "blur"}
+    assert set(pretrained.specialists_of("vlunet-tiny")) == {"noise", "blur", "haze"}
     specialists = set(pretrained.specialists_of("vlunet-tiny").values())
     assert specialists <= set(pretrained.list_pretrained()) and not specialists & set(pretrained.all_in_one_names())
     assert not specialists & {value for _, value in model_choices(AppConfig())}
