@@ -65,6 +65,7 @@ def load_specialists(specialists: dict | None, device: str | torch.device | None
             missing.append(f"{kind} ({exc})")
     return loaded, missing
 
+
 @dataclass
 class RestoreResult:
     """The restored image and what produced it.
