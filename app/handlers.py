@@ -21,12 +21,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
 from PIL import Image
 
 import core
 from core.degradations import CANONICAL
-from core.one_by_one import ALL_IN_ONE, MODES, fallback_reason
+from core.one_by_one import ALL_IN_ONE, MODES, ONE_BY_ONE, fallback_reason
 
 from . import plots
 from .features import StageView
@@ -40,7 +39,7 @@ GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "unifo
     [(plots.DISPLAY[n], n) for n in CANONICAL] + [("Describe it in words…", "text")]
 TILING_CHOICES = [("Auto", "auto"), ("Off", "off"), ("256 px", "256"), ("512 px", "512")]
 GUIDANCE_VALUES = tuple(value for _, value in GUIDANCE_CHOICES)
-MODE_CHOICES = [("All-in-one", ALL_IN_ONE), ("One-by-one (a specialist per degradation)", "one-by-one")]
+MODE_CHOICES = [("All-in-one", ALL_IN_ONE), ("One-by-one (a specialist per degradation)", ONE_BY_ONE)]
 MAX_TEXT = 300  # characters of a description (the text tower reads 77 tokens at most)
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "vlunet-studio"
 Progress = Callable[..., None]
@@ -118,9 +117,12 @@ def tile_argument(tiling: str | None) -> int | None:
     raise UploadError(f"tiling must be auto, off or a tile size in pixels (a multiple of 8, >= 64), got {tiling!r}")
 
 
-def mode_argument(mode: str | None) -> str:
-    """The ``mode`` of ``Restorer.restore`` (:data:`core.one_by_one.MODES`; None or "": all-in-one)."""
-    mode = str(mode or ALL_IN_ONE).strip()
+def mode_argument(mode: str | None) -> str | None:
+    """The ``mode`` of ``Restorer.restore`` (:data:`core.one_by_one.MODES`; None or "": None, the
+    model's :attr:`core.Restorer.default_mode`)."""
+    if not mode or not str(mode).strip():
+        return None
+    mode = str(mode).strip()
     if mode not in MODES:
         raise UploadError(f"mode must be one of {', '.join(MODES)}; got {mode[:40]!r}")
     return mode
@@ -176,16 +178,17 @@ def _network_note(network: str, mode: str, probabilities: dict[str, float], degr
 
 def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
             tiling: str | None = "auto", progress: Progress | None = None, model: str | None = None,
-            job: Job | None = None, mode: str | None = ALL_IN_ONE) -> RestoreOutcome:
+            job: Job | None = None, mode: str | None = None) -> RestoreOutcome:
     """Restore the uploaded file at ``path`` (no stage trace: see :func:`record_stages`).
 
     The file is checked from its header (:func:`check_upload`) and decoded once; an animated
     GIF/PNG/WebP is restored from its first frame (the summary says so), EXIF orientation is
     applied (the result is upright), alpha is carried over, 16-bit inputs are scaled to [0, 1].
     ``job``: checked after every tile and before every unfolding stage; a cancelled job raises
-    :class:`app.jobs.Cancelled` there. ``mode``: "all-in-one", or "one-by-one" (the specialist
-    of the image's degradation type where the model has one, :mod:`core.one_by_one`); the summary
-    names the network that ran when the model has specialists (or the mode is one-by-one).
+    :class:`app.jobs.Cancelled` there. ``mode``: "all-in-one", "one-by-one" (the specialist of
+    the image's degradation type where the model has one, :mod:`core.one_by_one`), or None (the
+    model's default: one-by-one for a model with specialists); the summary names the network that
+    ran when the model has specialists (or the mode is one-by-one).
     """
     start = time.perf_counter()
     degradation, tile, mode = guidance_argument(choice, text), tile_argument(tiling), mode_argument(mode)
@@ -196,6 +199,7 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     if progress:
         progress(0.05, desc="Loading the model" if not was_loaded else "Restoring")
     restorer = holder.get(model)
+    mode = mode or restorer.default_mode
     if tile is None:
         tile = restorer.auto_tile(height, width)   # decided before EXIF rotation: same pixel count
     untiled = tile == 0
@@ -283,7 +287,7 @@ def _waiting_note(ahead: int, seconds: float | None, own: float | None) -> str:
 
 def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
                   tiling: str | None = "auto", poll: float = 0.25, model: str | None = None,
-                  session: str | None = None, mode: str | None = ALL_IN_ONE) -> Iterator[str | RestoreOutcome]:
+                  session: str | None = None, mode: str | None = None) -> Iterator[str | RestoreOutcome]:
     """:func:`restore` as a job in the model thread's line (:attr:`ModelHolder.line`), as a stream:
     one-line Markdown notes (its place in the line and an estimate while it waits, "Restoring
     512×512…" when it starts, the tiles done; one at least every :data:`BEAT` seconds), and last
@@ -339,6 +343,7 @@ def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "a
                     last, last_at = note, time.perf_counter()
                     yield note
         probabilities, guidance, outcome = result.details.get("probabilities"), result.session.guidance, "ok"
+        mode = result.details.get("mode", mode)
         yield result
     except Cancelled:
         outcome = "cancelled"

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from core.degradations import CANONICAL
-from core.one_by_one import ALL_IN_ONE, fallback_reason
+from core.one_by_one import ALL_IN_ONE, ONE_BY_ONE, fallback_reason
 
 from . import plots
 
@@ -122,7 +122,7 @@ def contact_sheet(restorer, image: Image.Image, job=None) -> list[tuple[Image.Im
     else:
         auto = [("auto", ALL_IN_ONE, "Auto-detected")]
         if getattr(restorer, "specialists", None):
-            auto = [("auto", ALL_IN_ONE, "Auto-detected, all-in-one"), ("auto", "one-by-one", "One-by-one")]
+            auto = [("auto", ALL_IN_ONE, "Auto-detected, all-in-one"), ("auto", ONE_BY_ONE, "One-by-one")]
         steering = [*auto, ("uniform", ALL_IN_ONE, "Uniform (no d_I)")] + \
             [(name, ALL_IN_ONE, plots.DISPLAY[name]) for name in CANONICAL]
     sheet = [(small.convert("RGB"), "Input")]

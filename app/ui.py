@@ -3,14 +3,15 @@
 Endpoints (``gradio_client``; every event has an ``api_name``; docs/studio.md has examples):
 
 * ``/restore`` (``image``, ``degradation="auto"``, ``text=""``, ``tiling="auto"``, ``model``,
-  ``mode="all-in-one"``) -> (``restored``: the full-resolution PNG, ``details``: JSON with the
+  ``mode=None``) -> (``restored``: the full-resolution PNG, ``details``: JSON with the
   detected probabilities, whether the detector is unsure, the steering, what the words read as, the
   mode and the network that restored it, ``summary``: Markdown).
   ``degradation``: "auto", "uniform", a canonical name ("noise_15", "noise_25", "noise_50", "haze",
   "rain", "blur", "low_light") or "text" (then ``text`` is the description, e.g. "remove the fog");
   ``tiling``: "auto", "off", "256", "512"; ``model``: one the page lists (default: the studio's);
   ``mode``: "all-in-one" or "one-by-one" (the model's specialist for the image's degradation type,
-  where it has one; :mod:`core.one_by_one`).
+  where it has one; :mod:`core.one_by_one`); None: the model's default, one-by-one where it has
+  specialists.
   Any PIL-readable photo (JPEG, PNG, WebP, GIF, BMP, TIFF; 8 or 16 bit, palette, CMYK, alpha);
   EXIF orientation is applied, alpha carried over, an animated file restored from its first frame
   (the summary says so). Refused with a one-line reason before any pixel is decoded: empty files,
@@ -33,7 +34,6 @@ from typing import Callable
 import gradio as gr
 
 import core
-from core.one_by_one import ALL_IN_ONE
 
 from . import handlers, plots
 from .atlas import Atlas, default_table_path
@@ -179,7 +179,7 @@ def _restore_tab(config: AppConfig) -> SimpleNamespace:
                                      info="detected, or chosen / described by you", elem_id="guidance-choice")
                 text = gr.Textbox(value="", label="Describe the degradation", placeholder="remove the fog",
                                   visible=False, elem_id="guidance-text")
-                mode = gr.Radio(handlers.MODE_CHOICES, value=ALL_IN_ONE, label="Mode", visible=False,
+                mode = gr.Radio(handlers.MODE_CHOICES, value=None, label="Mode", visible=False,
                                 elem_id="mode-choice")   # shown for a model with specialists (wire_header)
                 tiling = gr.Radio(handlers.TILING_CHOICES, value="auto", label="Tiling", info="Auto: by memory, above 1 MP")
                 with gr.Row():

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from core.one_by_one import ALL_IN_ONE
+from core.one_by_one import ALL_IN_ONE, ONE_BY_ONE
 
 from . import handlers
 from .atlas_photos import AtlasBook
@@ -54,11 +54,12 @@ def _session_of(request: gr.Request | None) -> str | None:
 
 def wire_header(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, mode: gr.Radio) -> None:
     def show_mode(model):
-        """The Mode control, for a model with one-by-one specialists only (else hidden, all-in-one)."""
+        """The Mode control, for a model with one-by-one specialists only, set to one-by-one (its
+        default, :attr:`core.Restorer.default_mode`); else hidden, all-in-one."""
         types = holder.specialist_types(model)
         if not types:
             return gr.Radio(visible=False, value=ALL_IN_ONE)
-        return gr.Radio(visible=True, info=f"specialists: {', '.join(t.replace('_', ' ') for t in types)}; "
+        return gr.Radio(visible=True, value=ONE_BY_ONE, info=f"specialists: {', '.join(t.replace('_', ' ') for t in types)}; "
                                            "other types go to the all-in-one network")
 
     shown = dict(fn=show_mode, inputs=header.model, outputs=mode, api_visibility="undocumented",
@@ -106,12 +107,13 @@ def wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, 
             yield (keep, keep, f"⚠️ **{title}:** {line}", keep, keep, "", gr.Button(visible=False), keep,
                    None if bad_file else keep)
 
-    def restore_api(image, degradation="auto", text="", tiling="auto", model=None, mode=ALL_IN_ONE,
+    def restore_api(image, degradation="auto", text="", tiling="auto", model=None, mode=None,
                     request: gr.Request = None):
         """Restore an image. degradation: auto | uniform | noise_15 | noise_25 | noise_50 | haze | rain | blur |
         low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512; model: one
         of the models the page lists (default: the studio's default); mode: all-in-one | one-by-one (the
-        model's specialist for the image's degradation type, where it has one). Returns the restored PNG
+        model's specialist for the image's degradation type, where it has one; the default for a model
+        with specialists). Returns the restored PNG
         (full resolution), details (JSON: detected probabilities, unsure, steering, what the words read as,
         mode, the network that restored it) and a summary. An animated GIF/PNG/WebP is restored from its
         first frame."""

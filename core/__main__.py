@@ -1,4 +1,4 @@
-"""Command line: ``python -m core restore IN... -o OUT_DIR [--tile N] [--device D] [--degradation D]``.
+"""Command line: ``python -m core restore IN... -o OUT_DIR [--tile N] [--device D] [--degradation D] [--mode M]``.
 
 Each input is restored to ``OUT_DIR/<stem>_restored.png``. An unreadable input gets a one-line
 error and the others are still restored; the exit code is 1 if any input failed. This module
@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .one_by_one import MODES
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
@@ -24,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ...")
     restore.add_argument("--degradation", default=None,
                          help="auto (default), uniform, a canonical name such as rain, or free text")
+    restore.add_argument("--mode", default=None, choices=MODES,
+                         help="one-by-one (a specialist per detected degradation type; the default for weights "
+                              "shipped with specialists) or all-in-one")
     restore.add_argument("--no-encoder", action="store_true", help="restore without the degradation encoder")
     sub.add_parser("models", help="list registered configurations and shipped weights")
     return parser
@@ -45,7 +50,7 @@ def _restore(args) -> int:
     for path in bar:
         bar.set_postfix_str(path.name)
         try:
-            result = restorer.restore(path, degradation=args.degradation, tile=args.tile)
+            result = restorer.restore(path, degradation=args.degradation, tile=args.tile, mode=args.mode)
         except (ImageReadError, FileNotFoundError, ValueError) as exc:
             failed += 1
             tqdm.write(f"error: {path}: {exc}", file=sys.stderr)
@@ -53,7 +58,7 @@ def _restore(args) -> int:
         target = args.out / f"{path.stem}_restored.png"
         result.image.save(target)
         top = max(result.degradation, key=result.degradation.get) if result.degradation else "-"
-        tqdm.write(f"{path} -> {target} ({result.timings['total']:.2f} s, detected {top})")
+        tqdm.write(f"{path} -> {target} ({result.timings['total']:.2f} s, detected {top}, {result.network})")
     if failed:
         print(f"{failed} of {len(args.inputs)} images failed", file=sys.stderr)
     return 1 if failed else 0

@@ -23,6 +23,7 @@ TYPES = tuple(dict.fromkeys(COARSE_OF.values()))
 MODES = ("all-in-one", "one-by-one")
 #: What :attr:`core.RestoreResult.network` says of the all-in-one network.
 ALL_IN_ONE = "all-in-one"
+ONE_BY_ONE = "one-by-one"
 #: Summed probability a detected type needs for its specialist (the studio's "unsure" line).
 SURE = 0.8
 

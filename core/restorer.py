@@ -15,7 +15,7 @@ from .checkpoint import CheckpointError, load_model
 from .guidance import Guidance, network_convention, resolve_guidance
 from .imageio import MAX_PIXELS_DEFAULT, read_image, to_pil
 from .network import StageTrace, VLUNet
-from .one_by_one import ALL_IN_ONE, check_mode, check_specialists, specialist_label, specialist_type
+from .one_by_one import ALL_IN_ONE, ONE_BY_ONE, check_mode, check_specialists, specialist_label, specialist_type
 from .pretrained import resolve_weights, specialists_of
 from .tiling import apply_padded, apply_tiled
 
@@ -94,7 +94,8 @@ class Restorer:
 
     ``Restorer(network, encoder=None, device=None)``; usually ``Restorer.from_pretrained()``.
     Without an encoder every image is restored with uniform retrieval weights. ``specialists``
-    (``{type: network}``, :mod:`core.one_by_one`) serve ``restore(..., mode="one-by-one")``.
+    (``{type: network}``, :mod:`core.one_by_one`) serve ``restore(..., mode="one-by-one")``, the
+    :attr:`default_mode` of a restorer that has them and an encoder.
     """
 
     def __init__(self, network: VLUNet, encoder=None, device: str | torch.device | None = None,
@@ -111,6 +112,13 @@ class Restorer:
         self.memory_budget = memory_budget
         self.seconds_per_pixel: float | None = None   # set by calibrate()
         self.resident_at_load = resident_bytes()        # the process with weights, before any restore
+
+    @property
+    def default_mode(self) -> str:
+        """The ``mode`` of ``restore(mode=None)``: "one-by-one" with specialists and an encoder to
+        choose among them (ahead of the all-in-one network on every held-out task,
+        docs/results.md), else "all-in-one"."""
+        return ONE_BY_ONE if self.specialists and self.encoder is not None else ALL_IN_ONE
 
     @property
     def untiled_limit(self) -> int:
@@ -196,12 +204,13 @@ class Restorer:
         return resolve_guidance(self.encoder, image.to(self.device), degradation, network_convention(self.network))
 
     def network_for(self, guide: Guidance, degradation: str | None = None,
-                    mode: str = ALL_IN_ONE) -> tuple[VLUNet, str]:
-        """The network that restores an image steered by ``guide`` in ``mode``, and its label
-        (:attr:`RestoreResult.network`): in the one-by-one mode the specialist of the image's type
-        (:func:`core.one_by_one.specialist_type`: named, or detected with a probability of at least
-        ``SURE``), else, or without one, the all-in-one network."""
-        if check_mode(mode) == ALL_IN_ONE:
+                    mode: str | None = None) -> tuple[VLUNet, str]:
+        """The network that restores an image steered by ``guide`` in ``mode`` (None:
+        :attr:`default_mode`), and its label (:attr:`RestoreResult.network`): in the one-by-one
+        mode the specialist of the image's type (:func:`core.one_by_one.specialist_type`: named,
+        or detected with a probability of at least ``SURE``), else, or without one, the all-in-one
+        network."""
+        if check_mode(self.default_mode if mode is None else mode) == ALL_IN_ONE:
             return self.network, ALL_IN_ONE
         if not guide.probabilities and not degradation:
             raise ValueError("the one-by-one mode chooses a network by the detected degradation: "
@@ -214,7 +223,7 @@ class Restorer:
     @torch.inference_mode()
     def restore(self, image, degradation: str | None = None, tile: int | None = None,
                 trace: bool = False, overlap: int = DEFAULT_OVERLAP,
-                progress: Callable[[int, int], None] | None = None, mode: str = ALL_IN_ONE) -> RestoreResult:
+                progress: Callable[[int, int], None] | None = None, mode: str | None = None) -> RestoreResult:
         """Restore one image.
 
         image: path, bytes, PIL image (any mode; EXIF orientation honoured), numpy array or
@@ -224,8 +233,9 @@ class Restorer:
             sooner for a network whose activations would exceed ``memory_budget``), 0 = never tile,
             N = tiles of N x N pixels (a multiple of 8) overlapping by ``overlap``.
         trace: also return the eight stages' records (untiled only).
-        mode: "all-in-one" (one network for every degradation) or "one-by-one" (the specialist
-            of the image's degradation type where there is one, :mod:`core.one_by_one`).
+        mode: "all-in-one" (one network for every degradation), "one-by-one" (the specialist
+            of the image's degradation type where there is one, :mod:`core.one_by_one`), or None
+            (:attr:`default_mode`).
         """
         t0 = time.perf_counter()
         rgb, meta = read_image(image, max_pixels=self.max_pixels)

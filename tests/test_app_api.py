@@ -46,7 +46,7 @@ def test_restore_endpoint_is_documented_and_returns_the_restored_png(studio, ima
     assert list(params) == ["image", "degradation", "text", "tiling", "model", "mode"]
     assert not params["image"]["parameter_has_default"]
     assert {k: params[k]["parameter_default"] for k in ("degradation", "text", "tiling", "model", "mode")} == \
-        {"degradation": "auto", "text": "", "tiling": "auto", "model": "vlunet-tiny", "mode": "all-in-one"}
+        {"degradation": "auto", "text": "", "tiling": "auto", "model": "vlunet-tiny", "mode": None}
     assert [r["label"] for r in restore["returns"]] == ["restored", "details", "summary"]
     png, details, summary = client.predict(gradio_client.handle_file(image), api_name="/restore")  # defaults
     expected = restorer.restore(image)
@@ -54,7 +54,8 @@ def test_restore_endpoint_is_documented_and_returns_the_restored_png(studio, ima
     assert details["probabilities"] == pytest.approx(expected.degradation, abs=1e-6)
     assert details["detected"] == max(expected.degradation, key=expected.degradation.get)
     assert details["steering"] == "auto" and details["size"] == [61, 45] and details["words"] is None
-    assert details["mode"] == details["network"] == "all-in-one"   # the default mode, though the model has specialists
+    assert details["mode"] == "one-by-one" == restorer.default_mode   # the default of a model with specialists
+    assert details["network"] == expected.network
     assert isinstance(details["unsure"], bool) and summary.startswith("**Restored 61×45**")
     assert client.predict(api_name="/status").startswith("Model ready")
 
@@ -95,11 +96,12 @@ def test_the_mode_control_is_shown_only_for_a_model_with_specialists():
         made = tiny_restorer(specialists=specialists)
         demo = build_demo(AppConfig(), restorer_factory=lambda cfg, made=made: made)
         [mode] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "mode-choice"]
-        assert mode.visible is False and mode.value == "all-in-one"   # until the model is known
+        assert mode.visible is False and mode.value is None   # until the model is known: its default
         fns = {fn.api_name: fn for fn in demo.fns.values()}
         for name in ("mode_choice", "mode_choice_model"):   # on page load, and when the model changes
             assert fns[name].outputs == [mode]
-            assert fns[name].fn("vlunet-tiny").visible is shown
+            shown_now = fns[name].fn("vlunet-tiny")
+            assert shown_now.visible is shown and shown_now.value == ("one-by-one" if shown else "all-in-one")
 
 
 def test_bad_requests_come_back_as_one_line_errors(studio, image, tmp_path):

@@ -64,7 +64,7 @@ def test_guidance_and_tiling_arguments():
     with pytest.raises(handlers.UploadError, match="multiple of 8"):
         handlers.tile_argument("100")
     assert [handlers.mode_argument(m) for m in (None, "", "all-in-one", " one-by-one ")] == \
-        ["all-in-one", "all-in-one", "all-in-one", "one-by-one"]
+        [None, None, "all-in-one", "one-by-one"]       # None: the model's default mode
     with pytest.raises(handlers.UploadError, match="mode must be one of all-in-one, one-by-one; got 'specialists'"):
         handlers.mode_argument("specialists")
 

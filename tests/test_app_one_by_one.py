@@ -48,13 +48,16 @@ def test_one_by_one_restores_with_the_specialist_and_says_which_network_ran(hold
     haze = handlers.restore(specialist_holder, path, "haze", "", "off", mode="one-by-one")
     assert haze.details["network"] == "all-in-one" and "(one-by-one: no haze specialist)" in haze.summary
     assert np.array_equal(np.asarray(haze.after), np.asarray(restorer.restore(path, degradation="haze").image))
-    # the default mode: today's output, with or without specialists; the summary names the network only with them
+    # the default mode: one-by-one for a model with specialists, all-in-one (and no note) for one without
     plain = handlers.restore(holder, path, "auto", "", "off")
     default = handlers.restore(specialist_holder, path, "auto", "", "off")
-    assert np.array_equal(np.asarray(default.after), np.asarray(plain.after))
+    assert np.array_equal(np.asarray(default.after), np.asarray(auto.after))
+    assert default.details["mode"] == "one-by-one" and default.details["network"] == auto.details["network"]
     assert np.array_equal(np.asarray(plain.after), np.asarray(holder.get().restore(path).image))
-    assert "· restored by" not in plain.summary and default.summary.endswith("· restored by the all-in-one network")
-    assert plain.details["mode"] == default.details["network"] == "all-in-one"
+    assert "· restored by" not in plain.summary and plain.details["mode"] == plain.details["network"] == "all-in-one"
+    chosen = handlers.restore(specialist_holder, path, "auto", "", "off", mode="all-in-one")
+    assert chosen.summary.endswith("· restored by the all-in-one network") and chosen.details["network"] == "all-in-one"
+    assert np.array_equal(np.asarray(chosen.after), np.asarray(restorer.restore(path, mode="all-in-one").image))
     # the Unfolding view traces the network that restored it
     stages = handlers.record_stages(specialist_holder, out.session)
     direct = noise_alone.restore(path, degradation="noise_25", tile=0, trace=True)

@@ -65,11 +65,15 @@ def test_one_by_one_restores_with_the_specialist_of_the_detected_type():
     auto = restorer.restore(image, mode="one-by-one")
     assert auto.network == "noise specialist"
     assert torch.equal(auto.tensor, core.Restorer(noise, SplitEncoder()).restore(image).tensor)
-    assert not torch.equal(auto.tensor, restorer.restore(image).tensor)          # all-in-one differs
-    assert restorer.restore(image).network == "all-in-one"
+    assert not torch.equal(auto.tensor, restorer.restore(image, mode="all-in-one").tensor)   # all-in-one differs
+    assert restorer.default_mode == "one-by-one"                                 # specialists and an encoder
+    assert torch.equal(restorer.restore(image).tensor, auto.tensor)
+    assert restorer.restore(image, mode="all-in-one").network == "all-in-one"
+    assert core.Restorer(all_in_one, SplitEncoder()).default_mode == "all-in-one"               # no specialists
+    assert core.Restorer(all_in_one, None, specialists={"noise": noise}).default_mode == "all-in-one"  # no encoder
     named = restorer.restore(image, degradation="rain", mode="one-by-one")       # no rain specialist
     assert named.network == "all-in-one"
-    assert torch.equal(named.tensor, restorer.restore(image, degradation="rain").tensor)
+    assert torch.equal(named.tensor, restorer.restore(image, degradation="rain", mode="all-in-one").tensor)
     assert restorer.restore(image, degradation="blur", mode="one-by-one").network == "blur specialist"
     with pytest.raises(ValueError, match="mode"):
         restorer.restore(image, mode="specialists")
