@@ -1,5 +1,5 @@
-"""The studio's work as plain functions (no gradio here): restore, and (from :mod:`app.views`) the
-Unfolding and atlas views.
+"""The studio's restore as plain functions (no gradio here); the Unfolding and atlas views are in
+:mod:`app.views`.
 
 The page in :mod:`app.ui` is wired to these by :mod:`app.wiring`, which turns their one-line errors
 (:class:`app.uploads.UploadError`, ``ValueError``, :class:`app.state.ModelUnavailableError`) into messages.
@@ -359,8 +359,3 @@ def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "a
     finally:
         log_request(size, model if isinstance(model, str) else None, guidance, outcome,
                     time.perf_counter() - start, probabilities, mode)
-
-
-from .views import (  # noqa: E402  (the Unfolding and atlas views, kept importable from here)
-    atlas_figures, changes_figure, image_embedding, record_stages, stage_detail, stage_labels, unfolding_overview,
-    weights_figure)

@@ -10,7 +10,7 @@ import gradio as gr
 
 from core.one_by_one import ALL_IN_ONE, ONE_BY_ONE
 
-from . import handlers
+from . import handlers, views
 from .atlas_photos import AtlasBook
 from .config import AppConfig
 from .jobs import Cancelled, Job
@@ -139,7 +139,7 @@ def wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, 
     def unfolding_reset(state):
         """After a restore: clear the Unfolding view (its stages are recorded when the tab is opened)."""
         note = (state or handlers.Session()).trace_note
-        return ([], note, 1) + handlers.stage_detail(state, 1)
+        return ([], note, 1) + views.stage_detail(state, 1)
 
     def sheet(state, request: gr.Request = None):
         """The last restored photo under every class's guidance (and auto, uniform; one-by-one too when
@@ -198,16 +198,16 @@ def wire_unfolding(holder: ModelHolder, stages: SimpleNamespace, session: gr.Sta
         """Record (once per restore, in the model's line) and draw the eight stages of the last restored image."""
         job = Job(session=_session_of(request), label="unfolding")
         try:
-            holder.line.submit(job, handlers.record_stages, holder, state, job).result()
+            holder.line.submit(job, views.record_stages, holder, state, job).result()
         except Cancelled:
             pass
-        gallery, _, _, note = handlers.unfolding_overview(state)
-        return (gallery, note, 1) + handlers.stage_detail(state, 1)
+        gallery, _, _, note = views.unfolding_overview(state)
+        return (gallery, note, 1) + views.stage_detail(state, 1)
 
     def go_to(state, index):
         n = len(state.stages) if state and state.stages else 8
         index = min(max(int(index), 1), n)
-        return (index, gr.Gallery(selected_index=index - 1)) + handlers.stage_detail(state, index)
+        return (index, gr.Gallery(selected_index=index - 1)) + views.stage_detail(state, index)
 
     def on_select(state, evt: gr.SelectData):
         return go_to(state, evt.index + 1)
@@ -229,10 +229,10 @@ def wire_atlas(holder: ModelHolder, book: AtlasBook, header: SimpleNamespace, ma
     def project(state, model, request: gr.Request = None):
         """Both maps with the last restored image placed (its embedding computed in the model's line)."""
         job = Job(session=_session_of(request), label="atlas")
-        return holder.line.submit(job, handlers.atlas_figures, book.atlas(model), state, holder, True).result()
+        return holder.line.submit(job, views.atlas_figures, book.atlas(model), state, holder, True).result()
 
     outputs = [maps.before, maps.after, maps.note]
-    maps.tab.select(lambda s, m: handlers.atlas_figures(book.atlas(m), s), [session, header.model], outputs,
+    maps.tab.select(lambda s, m: views.atlas_figures(book.atlas(m), s), [session, header.model], outputs,
                     api_name="atlas", api_visibility="undocumented", concurrency_id="atlas").then(
         project, [session, header.model], outputs, api_name="atlas_project", api_visibility="undocumented",
         concurrency_id="model")

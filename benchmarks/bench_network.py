@@ -81,7 +81,6 @@ class _EnoughTiles(Exception):
 
 def _network(model: str):
     """(network in eval mode, parameter count); VLU-Net configurations or training baselines."""
-    import torch
     import core
     if model in core.list_models():
         net = core.create_model(model)

@@ -13,7 +13,6 @@ the machine's load falls on both alike; median seconds and the max abs differenc
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import time

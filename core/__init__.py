@@ -34,6 +34,7 @@ from .restorer import Restorer, RestoreResult, load_specialists
 
 __all__ = [
     "CheckpointError", "ConfigError", "ImageReadError", "OfficialCheckpointError", "RestoreResult",
+    "official",
     "Restorer", "StageTrace", "VLUNet", "VLUNetConfig", "WeightsNotFoundError", "create_model",
     "keep_freed_memory", "list_models", "list_pretrained", "load_model", "load_official", "load_specialists",
     "map_official_keys", "model_config", "read_image", "save_model", "to_pil",

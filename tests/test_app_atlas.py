@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import handlers, plots
+from app import handlers, plots, views
 from app.atlas import Atlas, AtlasTableError, AtlasUnavailableError, load_table
 from app.testing import PCAReducer, synthetic_atlas_table
 from core.degradations import CANONICAL
@@ -20,7 +20,7 @@ def test_atlas_table_errors(tmp_path):
     pd.DataFrame({"id": ["a"], "kind": ["image"]}).to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(AtlasTableError, match="missing columns"):
         load_table(tmp_path / "bad.parquet")
-    figs = handlers.atlas_figures(Atlas(tmp_path / "none.parquet", tmp_path / "cache"))
+    figs = views.atlas_figures(Atlas(tmp_path / "none.parquet", tmp_path / "cache"))
     assert figs[2].startswith("⚠️") and "evaluate_encoder" in figs[2]
 
 
@@ -28,13 +28,13 @@ def test_atlas_figures_place_the_last_image(holder, tmp_path, make_photo):
     table = synthetic_atlas_table(holder.get().encoder, tmp_path / "atlas.parquet", per_class=2)
     atlas = Atlas(table, tmp_path / "cache", reducer=PCAReducer)
     session = handlers.restore(holder, make_photo(tmp_path / "scene.png"), "auto", "", "auto").session
-    before, after, note = handlers.atlas_figures(atlas, session)
+    before, after, note = views.atlas_figures(atlas, session)
     assert {t.name for t in before.data} == {handlers.plots.DISPLAY[n] for n in CANONICAL}
     prompts = "class prompts (text)"
     assert prompts in {t.name for t in after.data} and prompts not in {t.name for t in before.data}
     assert {a.text for a in after.layout.annotations} == {f"“{plots.DISPLAY[n]}”" for n in CANONICAL}  # labelled
     assert "modality gap" in note
-    before, after, note = handlers.atlas_figures(atlas, session, holder, project=True)
+    before, after, note = views.atlas_figures(atlas, session, holder, project=True)
     for fig in (before, after):
         star = [t for t in fig.data if t.name == "your image"]
         assert len(star) == 1 and np.isfinite(star[0].x[0]) and np.isfinite(star[0].y[0])

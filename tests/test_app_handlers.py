@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import core
-from app import handlers, plots, uploads
+from app import handlers, plots, uploads, views
 from app.config import AppConfig
 from app.features import colorize, pca_basis, project_rgb
 from app.state import ModelHolder, ModelUnavailableError, default_factory
@@ -82,8 +82,8 @@ def test_restore_keeps_size_saves_png_and_records_eight_stages_on_demand(holder,
     bars = out.chart.data[0]
     assert len(bars.x) == 7 and abs(sum(bars.x) - 1) < 1e-4
     assert out.session.stages is None and out.session.traceable  # the restore itself records no trace
-    stages = handlers.record_stages(holder, out.session)
-    assert handlers.record_stages(holder, out.session) is stages is out.session.stages  # recorded once
+    stages = views.record_stages(holder, out.session)
+    assert views.record_stages(holder, out.session) is stages is out.session.stages  # recorded once
     assert "recorded in" in out.session.trace_note
     assert [s.index for s in stages] == list(range(1, 9))
     for s in stages:
@@ -137,7 +137,7 @@ def test_language_steering_changes_the_result(holder, tmp_path, make_photo):
     runs = {}
     for choice, text in (("auto", ""), ("text", "remove the fog"), ("haze", "")):
         out = handlers.restore(holder, path, choice, text, "off")
-        runs[choice] = out.summary, handlers.record_stages(holder, out.session)  # the same steering again
+        runs[choice] = out.summary, views.record_stages(holder, out.session)  # the same steering again
     assert "“remove the fog”" in runs["text"][0] and "steered to *Haze*" in runs["haze"][0]
     auto, words, named = (runs[c][1] for c in ("auto", "text", "haze"))
     for k in range(8):  # the words' embedding replaced d_I: every stage retrieved other keys
@@ -149,22 +149,22 @@ def test_tiled_restore_explains_missing_trace_and_keeps_mode(holder, tmp_path, m
     path = make_photo(tmp_path / "gray.tif", (90, 71), mode="LA")
     out = handlers.restore(holder, path, "auto", "", "64")
     assert out.before.endswith(".png") and Image.open(out.before).size == (90, 71)  # browsers cannot show TIFF
-    assert handlers.record_stages(holder, out.session) is None and "tiles" in out.session.trace_note
+    assert views.record_stages(holder, out.session) is None and "tiles" in out.session.trace_note
     assert Image.open(out.png_path).mode == "LA" and Image.open(out.png_path).size == (90, 71)
-    gallery, weights, changes, note = handlers.unfolding_overview(out.session)
+    gallery, weights, changes, note = views.unfolding_overview(out.session)
     assert gallery == [] and "tiles" in note
-    assert handlers.stage_detail(out.session, 3)[0] is None
+    assert views.stage_detail(out.session, 3)[0] is None
 
 
 def test_stage_views_and_walk(holder, tmp_path, make_photo):
     out = handlers.restore(holder, make_photo(tmp_path / "scene.png"), "auto", "", "auto")
-    gallery, _, _, note = handlers.unfolding_overview(out.session)
+    gallery, _, _, note = views.unfolding_overview(out.session)
     assert gallery == [] and "Show the stages" in note  # nothing recorded until the view asks
-    handlers.record_stages(holder, out.session)
-    gallery, weights, changes, _ = handlers.unfolding_overview(out.session)
+    views.record_stages(holder, out.session)
+    gallery, weights, changes, _ = views.unfolding_overview(out.session)
     assert len(gallery) == 8 and gallery[3][1].startswith("4 · Latent")
     assert np.asarray(weights.data[0].z).shape == (8, len(out.session.stages[0].weights))
-    before, grad, prox, corr, after, text, weights, changes = handlers.stage_detail(out.session, 99)  # clamped to 8
+    before, grad, prox, corr, after, text, weights, changes = views.stage_detail(out.session, 99)  # clamped to 8
     assert text.startswith("### Stage 8 of 8: Refinement") and "r = " in text
     assert weights.layout.shapes[0].y0 == 6.5  # the selected row is outlined
     assert grad.shape == prox.shape and corr.shape[0] == grad.shape[0] and corr.shape[1] > grad.shape[1]  # colour bar
@@ -229,15 +229,15 @@ def test_recorded_stages_are_those_of_the_restore(tmp_path, make_photo):
     holder = ModelHolder(AppConfig(), lambda cfg: (restorer, note))
     path = make_photo(tmp_path / "scene.png", (40, 32))
     out = handlers.restore(holder, path, "text", "remove the fog", "off")
-    stages = handlers.record_stages(holder, out.session)
+    stages = views.record_stages(holder, out.session)
     direct = restorer.restore(path, degradation="remove the fog", tile=0, trace=True)
     assert np.array_equal(np.asarray(direct.image), np.asarray(out.after))
     for view, record in zip(stages, direct.stages, strict=True):
         assert np.allclose(view.weights, record.weights[0].numpy(), atol=1e-6) and view.step == pytest.approx(record.step)
     gone = handlers.restore(holder, make_photo(tmp_path / "gone.png"), "auto", "", "auto").session
     Path(gone.input_path).unlink()
-    assert handlers.record_stages(holder, gone) is None and "cannot be read again" in gone.trace_note
-    assert "gone" in gone.trace_note and handlers.unfolding_overview(gone)[0] == []
+    assert views.record_stages(holder, gone) is None and "cannot be read again" in gone.trace_note
+    assert "gone" in gone.trace_note and views.unfolding_overview(gone)[0] == []
 
 
 def test_pca_projection_is_fixed_and_explained():

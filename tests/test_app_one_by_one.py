@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import core
-from app import handlers, plots
+from app import handlers, plots, views
 from app.config import AppConfig
 from app.jobs import Cancelled, Job
 from app.state import ModelHolder, default_factory
@@ -59,7 +59,7 @@ def test_one_by_one_restores_with_the_specialist_and_says_which_network_ran(hold
     assert chosen.summary.endswith("· restored by the all-in-one network") and chosen.details["network"] == "all-in-one"
     assert np.array_equal(np.asarray(chosen.after), np.asarray(restorer.restore(path, mode="all-in-one").image))
     # the Unfolding view traces the network that restored it
-    stages = handlers.record_stages(specialist_holder, out.session)
+    stages = views.record_stages(specialist_holder, out.session)
     direct = noise_alone.restore(path, degradation="noise_25", tile=0, trace=True)
     for view, record in zip(stages, direct.stages, strict=True):
         assert np.allclose(view.weights, record.weights[0].numpy(), atol=1e-6)

@@ -9,7 +9,8 @@ from .adapters import Adapter
 from .config import EncoderConfig
 from .encoder import DegradationEncoder
 from .errors import BackboneUnavailableError, EncoderAssetMissingError, EncoderWeightsError
-from .prompts import AUTHORS_PROMPTS, COARSE_LABELS, HELDOUT_PARAPHRASES, LABELS, TRAIN_PARAPHRASES, coarse_of
+from ..degradations import COARSE as COARSE_LABELS
+from .prompts import AUTHORS_PROMPTS, HELDOUT_PARAPHRASES, LABELS, TRAIN_PARAPHRASES, coarse_of
 from .registry import list_encoders, resolve_encoder
 
 __all__ = [

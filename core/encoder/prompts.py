@@ -9,7 +9,6 @@ near their class (the language test).
 from __future__ import annotations
 
 from ..degradations import CANONICAL as LABELS  # the authors' label order, one source of truth
-from ..degradations import COARSE as COARSE_LABELS
 from ..degradations import COARSE_OF
 
 # The authors' prompt of each label (keyed by name: the order of LABELS is the only order).
