@@ -31,13 +31,13 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
     PretrainedEntry("vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "ebc0ede24ac7fc2a0a39779a61305ff0f3f4004fb832203fa343658033b8cadb", "models/vlunet-tiny-specialists.md",
+                    "eb3b67b593e3e5311c9532aa8dcc76899332fd9a54d940a939c9a1055018c091", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "762f831d7c6c94539193298373713391998e5b2b3a73ac1c84c99123502b1d8a", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-haze", "models/vlunet-tiny-haze.safetensors",
-                    "17d60567830c043e016ea3fb573014542b32c058a023ea4bccad59b8562acc39", "models/vlunet-tiny-specialists.md",
+                    "9b94ad8e57189f410ebe9f504d47d094d10e0c3480d3d9be7207b9a404d0136a", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
 )}
 DEFAULT = "vlunet-tiny"
