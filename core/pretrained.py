@@ -31,7 +31,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
     PretrainedEntry("vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "eb3b67b593e3e5311c9532aa8dcc76899332fd9a54d940a939c9a1055018c091", "models/vlunet-tiny-specialists.md",
+                    "0f266fdcbf75df3f407a17f8f8bd52000098df23ac42360946a506ce00c8a92a", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "762f831d7c6c94539193298373713391998e5b2b3a73ac1c84c99123502b1d8a", "models/vlunet-tiny-specialists.md",
