@@ -25,6 +25,7 @@ from PIL import Image
 
 import core
 from core.degradations import CANONICAL
+from core.ensemble import ENSEMBLES
 from core.one_by_one import ALL_IN_ONE, MODES, ONE_BY_ONE, fallback_reason
 
 from . import plots
@@ -40,6 +41,7 @@ GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "unifo
 TILING_CHOICES = [("Auto", "auto"), ("Off", "off"), ("256 px", "256"), ("512 px", "512")]
 GUIDANCE_VALUES = tuple(value for _, value in GUIDANCE_CHOICES)
 MODE_CHOICES = [("All-in-one", ALL_IN_ONE), ("One-by-one (a specialist per degradation)", ONE_BY_ONE)]
+ENSEMBLE_CHOICES = [("Off", "none"), ("×4 flips", "flips"), ("×8", "dihedral")]
 MAX_TEXT = 300  # characters of a description (the text tower reads 77 tokens at most)
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "vlunet-studio"
 Progress = Callable[..., None]
@@ -128,6 +130,14 @@ def mode_argument(mode: str | None) -> str | None:
     return mode
 
 
+def ensemble_argument(ensemble: str | None) -> str:
+    """The ``ensemble`` of ``Restorer.restore`` (:data:`core.ensemble.ENSEMBLES`; None or "": "none")."""
+    ensemble = str(ensemble or "none").strip().lower()
+    if ensemble not in ENSEMBLES:
+        raise UploadError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble[:40]!r}")
+    return ensemble
+
+
 def _save_png(image: Image.Image, source: str | None = None) -> str:
     """Write ``image`` as PNG in a fresh folder of the studio's temp folder (files over an hour old
     are removed). The name keeps only ``[A-Za-z0-9_-]`` of ``source``'s stem (an upload's name):
@@ -178,7 +188,7 @@ def _network_note(network: str, mode: str, probabilities: dict[str, float], degr
 
 def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
             tiling: str | None = "auto", progress: Progress | None = None, model: str | None = None,
-            job: Job | None = None, mode: str | None = None) -> RestoreOutcome:
+            job: Job | None = None, mode: str | None = None, ensemble: str | None = "none") -> RestoreOutcome:
     """Restore the uploaded file at ``path`` (no stage trace: see :func:`record_stages`).
 
     The file is checked from its header (:func:`check_upload`) and decoded once; an animated
@@ -188,10 +198,12 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     :class:`app.jobs.Cancelled` there. ``mode``: "all-in-one", "one-by-one" (the specialist of
     the image's degradation type where the model has one, :mod:`core.one_by_one`), or None (the
     model's default: one-by-one for a model with specialists); the summary names the network that
-    ran when the model has specialists (or the mode is one-by-one).
+    ran when the model has specialists (or the mode is one-by-one). ``ensemble``: "none", "flips"
+    or "dihedral", the self-ensemble of :mod:`core.ensemble` (4 or 8 passes).
     """
     start = time.perf_counter()
     degradation, tile, mode = guidance_argument(choice, text), tile_argument(tiling), mode_argument(mode)
+    ensemble = ensemble_argument(ensemble)
     model = check_choice(holder.config, model)
     image, info = load_upload(path, holder.config)
     width, height = info.size
@@ -214,7 +226,8 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     if progress:
         progress(0.1, desc="Restoring")
     with cancel_points(networks_of(restorer), job):
-        result = restorer.restore(image, degradation=degradation, tile=tile, progress=on_tile, mode=mode)
+        result = restorer.restore(image, degradation=degradation, tile=tile, progress=on_tile, mode=mode,
+                                  ensemble=ensemble)
     width, height = result.image.size  # upright (EXIF orientation applied)
     png = _save_png(result.image, path)
     before = path if browser_shows_as_read(path, image, info) else \
@@ -233,6 +246,8 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     seconds = time.perf_counter() - start
     t = result.timings
     tiles = "untiled" if untiled else f"tiles of {tile} px"
+    if ensemble != "none":
+        tiles += f", self-ensemble of {len(ENSEMBLES[ensemble])}"
     summary = (f"**Restored {width}×{height}** in **{seconds:.2f} s** "
                f"(encoder {t['encoder']:.2f} s, network {t['network']:.2f} s, {tiles}) · "
                f"{_describe(result.guidance, result.degradation)}")
@@ -248,20 +263,21 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
         note = (note + "\n\n" if note else "") + f"The detector is **{belief}**: check the chart, or choose the type."
     return RestoreOutcome(before, result.image, png, plots.degradation_bars(result.degradation, result.guidance),
                           summary, session, details(result.degradation, result.guidance, words, (width, height),
-                                                    model, seconds, mode, result.network), note)
+                                                    model, seconds, mode, result.network, ensemble), note)
 
 
 def details(probabilities: dict[str, float], guidance: str, words: WordsReading | None, size: tuple[int, int],
-            model: str, seconds: float, mode: str = ALL_IN_ONE, network: str = ALL_IN_ONE) -> dict:
+            model: str, seconds: float, mode: str = ALL_IN_ONE, network: str = ALL_IN_ONE,
+            ensemble: str = "none") -> dict:
     """What the API returns beside the image: detected probabilities (JSON numbers), the detector's
-    top class and whether it is unsure, the steering used, what the user's words read as, the mode
-    and the network that restored it ("all-in-one" or "<type> specialist")."""
+    top class and whether it is unsure, the steering used, what the user's words read as, the mode,
+    the network that restored it ("all-in-one" or "<type> specialist") and the self-ensemble."""
     unsure, belief = detection_belief(probabilities)
     top = max(probabilities, key=probabilities.get) if probabilities else None
     return {"size": list(size), "model": model, "detected": top, "unsure": unsure, "belief": belief,
             "probabilities": {k: round(v, 6) for k, v in probabilities.items()}, "steering": guidance,
             "words": words.as_dict() if words else None, "mode": mode, "network": network,
-            "seconds": round(seconds, 3)}
+            "ensemble": ensemble, "seconds": round(seconds, 3)}
 
 
 def log_request(size: tuple[int, int] | None, model: str | None, guidance: str, outcome: str, seconds: float,
@@ -287,7 +303,8 @@ def _waiting_note(ahead: int, seconds: float | None, own: float | None) -> str:
 
 def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
                   tiling: str | None = "auto", poll: float = 0.25, model: str | None = None,
-                  session: str | None = None, mode: str | None = None) -> Iterator[str | RestoreOutcome]:
+                  session: str | None = None, mode: str | None = None,
+                  ensemble: str | None = "none") -> Iterator[str | RestoreOutcome]:
     """:func:`restore` as a job in the model thread's line (:attr:`ModelHolder.line`), as a stream:
     one-line Markdown notes (its place in the line and an estimate while it waits, "Restoring
     512×512…" when it starts, the tiles done; one at least every :data:`BEAT` seconds), and last
@@ -306,6 +323,7 @@ def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "a
         guidance = guidance_argument(choice, text)
         tile = tile_argument(tiling)
         mode = mode_argument(mode)
+        ensemble = ensemble_argument(ensemble)
         model = check_choice(holder.config, model)
         size = check_upload(path, holder.config).size
         width, height = size
@@ -313,14 +331,14 @@ def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "a
         cost = None
         if holder.is_loaded(model):
             restorer = holder.get(model)
-            cost = restorer.estimate_seconds(height, width) if tile is None else None
+            cost = restorer.estimate_seconds(height, width, ensemble) if tile is None else None
             started += f" (about {cost:.0f} s on this machine)" if cost and cost >= 2 else ""
         else:
             started += " (loading the model first)"
         job = Job(session=session, estimate=cost, stale_after=STALE_AFTER)
         notes: queue.SimpleQueue[str] = queue.SimpleQueue()
         future = holder.line.submit(job, restore, holder, path, choice, text, tiling,
-                                    lambda fraction, desc="": notes.put(desc), model, job, mode)
+                                    lambda fraction, desc="": notes.put(desc), model, job, mode, ensemble)
         ahead = holder.line.ahead(job)
         last, last_at = (started if job.started is not None or not ahead[0] else _waiting_note(*ahead, cost)), \
             time.perf_counter()

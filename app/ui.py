@@ -3,15 +3,16 @@
 Endpoints (``gradio_client``; every event has an ``api_name``; docs/studio.md has examples):
 
 * ``/restore`` (``image``, ``degradation="auto"``, ``text=""``, ``tiling="auto"``, ``model``,
-  ``mode=None``) -> (``restored``: the full-resolution PNG, ``details``: JSON with the
+  ``mode=None``, ``ensemble="none"``) -> (``restored``: the full-resolution PNG, ``details``: JSON with the
   detected probabilities, whether the detector is unsure, the steering, what the words read as, the
-  mode and the network that restored it, ``summary``: Markdown).
+  mode, the network that restored it and the ensemble, ``summary``: Markdown).
   ``degradation``: "auto", "uniform", a canonical name ("noise_15", "noise_25", "noise_50", "haze",
   "rain", "blur", "low_light") or "text" (then ``text`` is the description, e.g. "remove the fog");
   ``tiling``: "auto", "off", "256", "512"; ``model``: one the page lists (default: the studio's);
   ``mode``: "all-in-one" or "one-by-one" (the model's specialist for the image's degradation type,
   where it has one; :mod:`core.one_by_one`); None: the model's default, one-by-one where it has
-  specialists.
+  specialists; ``ensemble``: "none", "flips" or "dihedral" (the average of 4 or 8 flipped and
+  turned passes, :mod:`core.ensemble`).
   Any PIL-readable photo (JPEG, PNG, WebP, GIF, BMP, TIFF; 8 or 16 bit, palette, CMYK, alpha);
   EXIF orientation is applied, alpha carried over, an animated file restored from its first frame
   (the summary says so). Refused with a one-line reason before any pixel is decoded: empty files,
@@ -182,6 +183,8 @@ def _restore_tab(config: AppConfig) -> SimpleNamespace:
                 mode = gr.Radio(handlers.MODE_CHOICES, value=None, label="Mode", visible=False,
                                 elem_id="mode-choice")   # shown for a model with specialists (wire_header)
                 tiling = gr.Radio(handlers.TILING_CHOICES, value="auto", label="Tiling", info="Auto: by memory, above 1 MP")
+                ensemble = gr.Radio(handlers.ENSEMBLE_CHOICES, value="none", label="Self-ensemble",
+                                    info="average of flipped passes: cleaner, 4× or 8× the time", elem_id="ensemble-choice")
                 with gr.Row():
                     run = gr.Button("Restore", variant="primary", elem_id="restore-button", min_width=100)
                     cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel-button", min_width=100)
@@ -206,7 +209,8 @@ def _restore_tab(config: AppConfig) -> SimpleNamespace:
         api = SimpleNamespace(button=gr.Button(visible=False), restored=gr.File(label="restored", visible=False),
                               details=gr.JSON(label="details", visible=False),
                               summary=gr.Markdown(label="summary", visible=False))
-    return SimpleNamespace(image=image, choice=choice, text=text, mode=mode, tiling=tiling, run=run, cancel=cancel,
+    return SimpleNamespace(image=image, choice=choice, text=text, mode=mode, tiling=tiling, ensemble=ensemble,
+                           run=run, cancel=cancel,
                            examples=examples, slider=slider, summary=summary, chart=chart, steering=steering,
                            download=download, sheet_button=sheet_button, sheet=sheet, api=api)
 

@@ -81,14 +81,14 @@ def wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, 
     config = holder.config
     keep = gr.skip()
 
-    def restore_page(image, degradation, text, tiling, model, mode, request: gr.Request = None):
+    def restore_page(image, degradation, text, tiling, model, mode, ensemble, request: gr.Request = None):
         """The page's restore: notes while it waits and runs, then the result; a refusal or a cancel is
         a line in the summary (a bad file is also taken off the input, so no broken image stays)."""
         path = upload_path(image)
         running = gr.Button(visible=True)
         try:
             for step in handlers.restore_steps(holder, path, degradation, text, tiling, model=model,
-                                               session=_session_of(request), mode=mode):
+                                               session=_session_of(request), mode=mode, ensemble=ensemble):
                 if isinstance(step, str):
                     yield keep, keep, step, keep, keep, keep, running, keep, keep
                 else:
@@ -107,19 +107,20 @@ def wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, 
             yield (keep, keep, f"⚠️ **{title}:** {line}", keep, keep, "", gr.Button(visible=False), keep,
                    None if bad_file else keep)
 
-    def restore_api(image, degradation="auto", text="", tiling="auto", model=None, mode=None,
+    def restore_api(image, degradation="auto", text="", tiling="auto", model=None, mode=None, ensemble="none",
                     request: gr.Request = None):
         """Restore an image. degradation: auto | uniform | noise_15 | noise_25 | noise_50 | haze | rain | blur |
         low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512; model: one
         of the models the page lists (default: the studio's default); mode: all-in-one | one-by-one (the
         model's specialist for the image's degradation type, where it has one; the default for a model
-        with specialists). Returns the restored PNG
+        with specialists); ensemble: none | flips | dihedral (the average of 4 or 8 flipped and turned
+        passes, 4x or 8x the time). Returns the restored PNG
         (full resolution), details (JSON: detected probabilities, unsure, steering, what the words read as,
-        mode, the network that restored it) and a summary. An animated GIF/PNG/WebP is restored from its
+        mode, the network that restored it, the ensemble) and a summary. An animated GIF/PNG/WebP is restored from its
         first frame."""
         try:
             for step in handlers.restore_steps(holder, upload_path(image), degradation, text, tiling, model=model,
-                                               session=_session_of(request), mode=mode):
+                                               session=_session_of(request), mode=mode, ensemble=ensemble):
                 if isinstance(step, str):
                     yield keep, keep, step, keep
                 else:
@@ -159,7 +160,7 @@ def wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, 
             raise gr.Error(str(exc), title="Cannot make the contact sheet", print_exception=False) from None
         return gr.Gallery(visible=True, value=items, columns=max(10, len(items)))
 
-    inputs = [page.image, page.choice, page.text, page.tiling, header.model, page.mode]
+    inputs = [page.image, page.choice, page.text, page.tiling, header.model, page.mode, page.ensemble]
     outputs = [page.slider, page.chart, page.summary, page.download, session, page.steering, page.cancel,
                page.sheet_button, page.image]
     # progress is a note in the summary (handlers.restore_steps), and gradio's own display is

@@ -10,6 +10,7 @@ Public API:
     core.save_model(net, "w.safetensors"); core.load_model("w.safetensors")
     restorer = core.Restorer.from_pretrained()      # shipped weights, offline
     result = restorer.restore("photo.jpg")          # .image, .degradation, .stages, .timings
+    result = restorer.restore("photo.jpg", ensemble="flips")   # self-ensemble of 4 passes
     core.keep_freed_memory()                 # servers: reuse freed feature maps (glibc; see core/allocator.py)
 
 ``core`` never imports the training code, the app, argparse or gradio.

@@ -1,4 +1,4 @@
-"""Command line: ``python -m core restore IN... -o OUT_DIR [--tile N] [--device D] [--degradation D] [--mode M]``.
+"""Command line: ``python -m core restore IN... -o OUT_DIR [--tile N] [--device D] [--degradation D] [--mode M] [--ensemble E]``.
 
 Each input is restored to ``OUT_DIR/<stem>_restored.png``. An unreadable input gets a one-line
 error and the others are still restored; the exit code is 1 if any input failed. This module
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .ensemble import ENSEMBLES
 from .one_by_one import MODES
 
 
@@ -29,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("--mode", default=None, choices=MODES,
                          help="one-by-one (a specialist per detected degradation type; the default for weights "
                               "shipped with specialists) or all-in-one")
+    restore.add_argument("--ensemble", default="none", choices=tuple(ENSEMBLES),
+                         help="self-ensemble: flips (average of 4 passes, 4x the time) or dihedral (8 passes)")
     restore.add_argument("--no-encoder", action="store_true", help="restore without the degradation encoder")
     sub.add_parser("models", help="list registered configurations and shipped weights")
     return parser
@@ -50,7 +53,8 @@ def _restore(args) -> int:
     for path in bar:
         bar.set_postfix_str(path.name)
         try:
-            result = restorer.restore(path, degradation=args.degradation, tile=args.tile, mode=args.mode)
+            result = restorer.restore(path, degradation=args.degradation, tile=args.tile, mode=args.mode,
+                                      ensemble=args.ensemble)
         except (ImageReadError, FileNotFoundError, ValueError) as exc:
             failed += 1
             tqdm.write(f"error: {path}: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ from .imageio import MAX_PIXELS_DEFAULT, read_image, to_pil
 from .network import StageTrace, VLUNet
 from .one_by_one import ALL_IN_ONE, ONE_BY_ONE, check_mode, check_specialists, specialist_label, specialist_type
 from .pretrained import resolve_weights, specialists_of
+from .ensemble import ENSEMBLES, check_ensemble, self_ensemble
 from .tiling import apply_padded, apply_tiled
 
 AUTO_TILE_PIXELS = 1024 * 1024  # above this many pixels, tile=None means tiles of DEFAULT_TILE
@@ -152,12 +153,14 @@ class Restorer:
         self.seconds_per_pixel = (time.perf_counter() - start) / (side * side)
         return self.seconds_per_pixel
 
-    def estimate_seconds(self, height: int, width: int) -> float | None:
+    def estimate_seconds(self, height: int, width: int, ensemble: str = "none") -> float | None:
         """Expected seconds to restore ``height`` x ``width`` (network time scales with pixels;
-        tiles add their overlap), or None before :meth:`calibrate`."""
+        tiles add their overlap; a self-ensemble multiplies it by its passes), or None before
+        :meth:`calibrate`."""
         if self.seconds_per_pixel is None:
             return None
-        return self.seconds_per_pixel * self._pixels_processed(height, width, self.auto_tile(height, width))
+        passes = len(ENSEMBLES[check_ensemble(ensemble)])
+        return self.seconds_per_pixel * passes * self._pixels_processed(height, width, self.auto_tile(height, width))
 
     @staticmethod
     def _pixels_processed(height: int, width: int, tile: int, overlap: int = DEFAULT_OVERLAP) -> int:
@@ -223,7 +226,8 @@ class Restorer:
     @torch.inference_mode()
     def restore(self, image, degradation: str | None = None, tile: int | None = None,
                 trace: bool = False, overlap: int = DEFAULT_OVERLAP,
-                progress: Callable[[int, int], None] | None = None, mode: str | None = None) -> RestoreResult:
+                progress: Callable[[int, int], None] | None = None, mode: str | None = None,
+                ensemble: str = "none") -> RestoreResult:
         """Restore one image.
 
         image: path, bytes, PIL image (any mode; EXIF orientation honoured), numpy array or
@@ -236,7 +240,13 @@ class Restorer:
         mode: "all-in-one" (one network for every degradation), "one-by-one" (the specialist
             of the image's degradation type where there is one, :mod:`core.one_by_one`), or None
             (:attr:`default_mode`).
+        ensemble: "none" (one pass), "flips" (the average of 4 passes on flipped and half-turned
+            copies, 4x the time) or "dihedral" (8 passes with the quarter turns): the
+            self-ensemble of :mod:`core.ensemble`, applied per tile.
         """
+        check_ensemble(ensemble)
+        if trace and ensemble != "none":
+            raise ValueError("trace=True shows one pass of the network; restore with ensemble='none' to inspect it")
         t0 = time.perf_counter()
         rgb, meta = read_image(image, max_pixels=self.max_pixels)
         x = rgb[None].to(self.device)
@@ -261,13 +271,14 @@ class Restorer:
             out = apply_padded(run, x, m)
             stages = records
         elif tile:
-            out = apply_tiled(lambda t: network(t, guide.d), x, tile, overlap, m, on_tile=progress)
+            out = apply_tiled(self_ensemble(lambda t: network(t, guide.d), ensemble), x, tile, overlap, m,
+                              on_tile=progress)
         else:
-            out = apply_padded(lambda t: network(t, guide.d), x, m)
+            out = apply_padded(self_ensemble(lambda t: network(t, guide.d), ensemble), x, m)
         out = out[0].clamp(0, 1).float().cpu()
         t3 = time.perf_counter()
-        if not trace:   # the estimate follows what this machine really does
-            self.seconds_per_pixel = (t3 - t2) / self._pixels_processed(h, w, tile)
+        if not trace:   # the estimate follows what this machine really does (one pass's worth)
+            self.seconds_per_pixel = (t3 - t2) / self._pixels_processed(h, w, tile) / len(ENSEMBLES[ensemble])
         return RestoreResult(
             image=to_pil(out, meta), tensor=out, degradation=guide.probabilities, guidance=guide.source,
             stages=stages, timings={"read": t1 - t0, "encoder": t2 - t1, "network": t3 - t2,

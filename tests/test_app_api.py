@@ -43,10 +43,10 @@ def test_restore_endpoint_is_documented_and_returns_the_restored_png(studio, ima
     assert set(api["named_endpoints"]) == {"/restore", "/status"}  # the page's own events stay undocumented
     restore = api["named_endpoints"]["/restore"]
     params = {p["parameter_name"]: p for p in restore["parameters"]}
-    assert list(params) == ["image", "degradation", "text", "tiling", "model", "mode"]
+    assert list(params) == ["image", "degradation", "text", "tiling", "model", "mode", "ensemble"]
     assert not params["image"]["parameter_has_default"]
-    assert {k: params[k]["parameter_default"] for k in ("degradation", "text", "tiling", "model", "mode")} == \
-        {"degradation": "auto", "text": "", "tiling": "auto", "model": "vlunet-tiny", "mode": None}
+    assert {k: params[k]["parameter_default"] for k in ("degradation", "text", "tiling", "model", "mode", "ensemble")} == \
+        {"degradation": "auto", "text": "", "tiling": "auto", "model": "vlunet-tiny", "mode": None, "ensemble": "none"}
     assert [r["label"] for r in restore["returns"]] == ["restored", "details", "summary"]
     png, details, summary = client.predict(gradio_client.handle_file(image), api_name="/restore")  # defaults
     expected = restorer.restore(image)
@@ -55,7 +55,7 @@ def test_restore_endpoint_is_documented_and_returns_the_restored_png(studio, ima
     assert details["detected"] == max(expected.degradation, key=expected.degradation.get)
     assert details["steering"] == "auto" and details["size"] == [61, 45] and details["words"] is None
     assert details["mode"] == "one-by-one" == restorer.default_mode   # the default of a model with specialists
-    assert details["network"] == expected.network
+    assert details["network"] == expected.network and details["ensemble"] == "none"
     assert isinstance(details["unsure"], bool) and summary.startswith("**Restored 61×45**")
     assert client.predict(api_name="/status").startswith("Model ready")
 
@@ -89,6 +89,19 @@ def test_one_by_one_through_the_api(studio, image):
     assert np.array_equal(np.asarray(Image.open(png)), np.asarray(alone.image))
     assert details["mode"] == "one-by-one" and details["network"] == "noise specialist"
     assert "· restored by the noise specialist (one-by-one)" in summary
+
+
+def test_self_ensemble_through_the_api(studio, image):
+    client, restorer = studio
+    png, details, summary = client.predict(gradio_client.handle_file(image), "noise_25", "", "off", "vlunet-tiny",
+                                           "one-by-one", "flips", api_name="/restore")
+    expected = restorer.restore(image, degradation="noise_25", tile=0, mode="one-by-one", ensemble="flips")
+    assert np.array_equal(np.asarray(Image.open(png)), np.asarray(expected.image))
+    single = restorer.restore(image, degradation="noise_25", tile=0, mode="one-by-one")
+    assert not np.array_equal(np.asarray(expected.image), np.asarray(single.image))
+    assert details["ensemble"] == "flips" and "self-ensemble of 4" in summary
+    with pytest.raises(gradio_client.exceptions.AppError, match="ensemble must be one of none, flips, dihedral"):
+        client.predict(gradio_client.handle_file(image), ensemble="x8", api_name="/restore")
 
 
 def test_the_mode_control_is_shown_only_for_a_model_with_specialists():

@@ -9,7 +9,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from training.data.datasets import denoise_pairs, rain100l_pairs
-from training.data.patches import PatchDataset, RealTask, SyntheticTask, augment, unaugment
+from training.data.patches import PatchDataset, RealTask, SyntheticTask
 
 
 def photo(path, size=(90, 70), seed=0):
@@ -50,13 +50,6 @@ def test_same_patches_with_worker_processes(photos):
     serial = [x for x, *_ in DataLoader(ds, batch_size=2, num_workers=0)]
     parallel = [x for x, *_ in DataLoader(ds, batch_size=2, num_workers=2)]
     assert all(torch.equal(s, p) for s, p in zip(serial, parallel)) and len(serial) == 3
-
-
-def test_eight_augmentations_are_distinct_and_invertible():
-    x = torch.arange(2 * 4 * 4, dtype=torch.float32).view(2, 4, 4)
-    outs = [augment(x, m) for m in range(8)]
-    assert len({tuple(o.flatten().tolist()) for o in outs}) == 8
-    assert all(torch.equal(unaugment(o, m), x) for m, o in enumerate(outs))
 
 
 def test_real_pairs_stay_aligned(tmp_path):

@@ -13,7 +13,7 @@ import core
 from core import pretrained
 from training import train_restorer
 from training.trainer import TrainConfigError, parse_args
-from training.trainer.recipe import read_recipe
+from training.trainer.recipe import read_recipe, select
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "training/configs"
@@ -78,6 +78,7 @@ def test_base_configs_parse(config):
     ("phases:\n  - {base: b.yaml, name: a, steps: 2}\n  - {name: b, steps: 2}\n  - {name: a, steps: 4}\n",
      "run 'a' was trained by an earlier phase"),
     ("starts_from: {recipe: b.yaml}\nphases:\n  - {base: b.yaml, name: a, steps: 2}\n", "'starts_from' must be"),
+    ("phases:\n  - {base: b.yaml, name: a, steps: 2, pilot: maybe}\n", r"phase 1 \(a\): pilot must be true or false"),
 ])
 def test_bad_recipes_are_one_line_errors(tmp_path, text, match):
     (tmp_path / "b.yaml").write_text("model: vlunet-tiny\n")
@@ -93,6 +94,17 @@ def test_name_override_is_refused_and_others_apply_to_every_call(tmp_path):
     with pytest.raises(TrainConfigError, match="no name= override"):
         read_recipe(tmp_path / "r.yaml", ["name=x"])
     assert [c.config.threads for c in read_recipe(tmp_path / "r.yaml", ["threads=2"])] == [2, 2]
+
+
+def test_pilot_phases_run_only_when_named_and_do_not_pass_their_keys_on(tmp_path):
+    (tmp_path / "b.yaml").write_text("model: vlunet-tiny\n")
+    (tmp_path / "r.yaml").write_text("phases:\n  - {base: b.yaml, name: a, steps: 2}\n"
+                                     "  - {name: p, steps: 3, lr: 1.0e-3, pilot: true}\n  - {name: c, steps: 4}\n")
+    calls = read_recipe(tmp_path / "r.yaml")
+    assert [(c.name, c.pilot) for c in calls] == [("a", False), ("p", True), ("c", False)]
+    assert calls[2].config.lr == 1.0e-3                   # keys carry on from the phase before, as ever
+    assert [c.name for c in select(calls, None)] == ["a", "c"]
+    assert [c.name for c in select(calls, "p")] == ["p"]
 
 
 def test_one_command_makes_every_call_and_export_and_resumes(tmp_path, photos, capsys):

@@ -119,6 +119,27 @@ def test_loss_balance_reaches_the_training_step(tmp_path, args):
     assert any(not torch.equal(a[k], b[k]) for k in a)     # same init and batch, other gradients
 
 
+def test_ssim_weight_adds_one_minus_ssim_and_favours_structure_over_a_flat_error():
+    torch.manual_seed(0)
+    clean = torch.rand(1, 3, 32, 32)
+    shifted = clean + 0.05                                    # structure kept, L1 0.05
+    flat = clean.mean().expand_as(clean).clone()              # structure lost
+    assert losses.restoration_loss(shifted, clean, shifted, 0.0, 0.0) == torch.nn.functional.l1_loss(shifted, clean)
+    assert torch.isclose(losses.restoration_loss(clean, clean, shifted, 0.0, 1.0), torch.tensor(0.0), atol=1e-5)
+    gap = lambda x: losses.restoration_loss(x, clean, x, 0.0, 1.0) - losses.restoration_loss(x, clean, x, 0.0, 0.0)
+    assert 0 <= gap(shifted) < 0.05 < gap(flat) <= 1.5          # 1 - SSIM: small for a shift, large for a flat image
+
+
+def test_ssim_weight_reaches_the_training_step_and_bad_values_are_refused(tmp_path, args):
+    common = ["guidance=uniform", "steps=1", "val_every=5", "warmup_steps=0", "grad_clip=0"]
+    for name, w in (("l1", "0"), ("ssim", "0.5")):
+        assert train_restorer.main(args(name, *common, f"ssim_weight={w}")) == 0
+    step = "checkpoints/step_00000001/model.safetensors"
+    a, b = (load_file(str(tmp_path / "runs" / run / step)) for run in ("l1", "ssim"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert train_restorer.main(args("bad", *common, "ssim_weight=-1")) != 0
+
+
 def _tiny_vlunet(seed: int, **overrides) -> torch.nn.Module:
     torch.manual_seed(seed)
     return core.create_model("vlunet-tiny", **{"dim": 8, "num_blocks": (1, 1, 1, 1), "num_refinement_blocks": 1, **overrides})

@@ -27,8 +27,9 @@ from that crop. ``--protocol studio`` evaluates any network as the studio restor
 the network's multiple, tiles above one megapixel).
 
 ``--ensemble flips|dihedral`` restores 4 (flips and the half turn) or 8 (with the quarter turns)
-transformed copies of each input and averages them transformed back (:data:`ENSEMBLES`), the
-"self-ensemble" of restoration papers; the default ``none`` is the single pass the studio makes.
+transformed copies of each input and averages them transformed back (:mod:`core.ensemble`, the
+"self-ensemble" of restoration papers, as ``Restorer.restore(ensemble=...)`` does); the default
+``none`` is the studio's single pass.
 """
 from __future__ import annotations
 
@@ -41,26 +42,19 @@ from typing import Callable
 import pandas as pd
 import torch
 
+from core.ensemble import ENSEMBLES, check_ensemble, self_ensemble
 from core.guidance import Guidance, network_convention, resolve_guidance
 from core.metrics import psnr, ssim
 from core.official import crop_to_multiple, is_release
 from core.one_by_one import TYPES, check_specialists, specialist_type
 from core.official.encoder import parse_clip_config
 from core.tiling import apply_padded, apply_tiled
-from training.data.patches import augment, unaugment
 from training.data.suites import set_class
 from training.trainer.data import SuiteImage, photo_suite
 
 Method = Callable[[SuiteImage], torch.Tensor]   # test image -> restored 1 x 3 x H x W in [0, 1]
 TILE_ABOVE = 1024 * 1024
 CLEAN = "clean"   # the pseudo-task of --clean: a clean crop as the input
-
-
-#: Self-ensembles (``--ensemble``): the :func:`~training.data.patches.augment` modes whose outputs,
-#: transformed back, are averaged. ``flips`` (identity, horizontal and vertical flips, 180-degree
-#: rotation) keeps vertical structures vertical -- rain streaks fall as in training; ``dihedral``
-#: adds the 90-degree rotations (the usual "x8" of restoration papers).
-ENSEMBLES = {"none": (0,), "flips": (0, 2, 4, 6), "dihedral": tuple(range(8))}
 
 
 #: ``--guidance``: the encoder's reading of the input (``auto``, as the studio restores), no
@@ -99,7 +93,7 @@ def network_method(network, encoder=None, guidance: str = "auto", ensemble: str 
     reading of the image, in the network's d_I convention; no encoder: d = None). ``studio``
     protocol: padded to the network's multiple, tiled above one megapixel, as
     :class:`core.Restorer` does; ``authors``: the network on the image as it is (already cropped
-    to a multiple of 16 by :func:`authors_crop`). ``ensemble`` (:data:`ENSEMBLES`) averages the
+    to a multiple of 16 by :func:`authors_crop`). ``ensemble`` (:data:`core.ensemble.ENSEMBLES`) averages the
     restorations of transformed copies (one d_I, that of the input). ``specialists``
     (``{type: network}``): the one-by-one mode of :class:`core.Restorer`, each image restored by the
     specialist of its detected type (``oracle``: of its true type) where there is one."""
@@ -107,7 +101,7 @@ def network_method(network, encoder=None, guidance: str = "auto", ensemble: str 
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     network.eval()
     multiple = getattr(network, "multiple", 8)
-    modes = ENSEMBLES[ensemble]
+    check_ensemble(ensemble)
     convention = network_convention(network)
     specialists = {kind: net.eval() for kind, net in check_specialists(specialists).items()}
     if specialists and encoder is None:
@@ -122,14 +116,14 @@ def network_method(network, encoder=None, guidance: str = "auto", ensemble: str 
         if specialists:
             kind = specialist_type(guide.probabilities, set_class(image.task) if guidance == "oracle" else None)
             chosen = specialists.get(kind, network)
-        fn = lambda t: chosen(t, d)  # noqa: E731
+        fn = self_ensemble(lambda t: chosen(t, d), ensemble)
         if protocol == "authors":
             run = fn
         elif x.shape[-2] * x.shape[-1] > TILE_ABOVE:
             run = lambda t: apply_tiled(fn, t, 512, 32, multiple)  # noqa: E731
         else:
             run = lambda t: apply_padded(fn, t, multiple)  # noqa: E731
-        return torch.stack([unaugment(run(augment(x, m)), m) for m in modes]).mean(0).clamp(0, 1)
+        return run(x).clamp(0, 1)
     return restore
 
 

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torchmetrics.functional.image import structural_similarity_index_measure
 
 BALANCE_FLOOR = 2 / 255   # input errors below this count as this (near-clean items do not dominate)
 
 
 def restoration_loss(restored: torch.Tensor, clean: torch.Tensor, degraded: torch.Tensor,
-                     balance: float = 0.0) -> torch.Tensor:
-    """L1 loss of B x 3 x H x W ``restored`` against ``clean``.
+                     balance: float = 0.0, ssim_weight: float = 0.0) -> torch.Tensor:
+    """L1 loss of B x 3 x H x W ``restored`` against ``clean``, plus ``ssim_weight`` x (1 - SSIM).
+
+    ``ssim_weight`` w > 0 adds ``w * (1 - SSIM(restored, clean))`` (torchmetrics' Gaussian SSIM,
+    11 px window, data range 1): L1 alone weighs every pixel's error alike, SSIM the local contrast
+    and structure that dehazing must give back. w = 0, the default, is the paper's plain L1.
 
     ``balance`` p = 0: plain L1 (``F.l1_loss``), the paper's loss. p > 0: the mean over items of
     ``w_i * L1_i`` with ``w_i`` proportional to ``max(e_i, 2/255) ** -p``, ``e_i`` the mean L1
@@ -23,11 +28,16 @@ def restoration_loss(restored: torch.Tensor, clean: torch.Tensor, degraded: torc
     with a 16x smaller input error 4x more.
     """
     if balance <= 0:
-        return F.l1_loss(restored, clean)
-    per_item = (restored - clean).abs().flatten(1).mean(dim=1)
-    error = (degraded - clean).abs().flatten(1).mean(dim=1).clamp_min(BALANCE_FLOOR)
-    weights = error.pow(-balance)
-    return (per_item * (weights / weights.mean())).mean()
+        loss = F.l1_loss(restored, clean)
+    else:
+        per_item = (restored - clean).abs().flatten(1).mean(dim=1)
+        error = (degraded - clean).abs().flatten(1).mean(dim=1).clamp_min(BALANCE_FLOOR)
+        weights = error.pow(-balance)
+        loss = (per_item * (weights / weights.mean())).mean()
+    if ssim_weight > 0:
+        ssim = structural_similarity_index_measure(restored, clean, data_range=1.0)
+        loss = loss + ssim_weight * (1.0 - ssim)
+    return loss
 
 
 def contrastive_loss(image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor, loss: str,

@@ -25,6 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from core.degradations import CANONICAL, DegradationSampler, NoiseParams, SamplerConfig, synthesize
+from core.ensemble import dihedral
 
 from .datasets import PairedImages
 from .layout import DatasetLayoutError, Pair
@@ -51,18 +52,6 @@ class RealTask:
     task: str
     pairs: tuple[Pair, ...] = field(repr=False)
     repeat: int = 1
-
-
-def augment(x: torch.Tensor, mode: int) -> torch.Tensor:
-    """One of the 8 dihedral transforms (mode 0..7: rot90 k = mode % 4, flip if mode >= 4)."""
-    x = torch.rot90(x, mode % 4, dims=(-2, -1))
-    return torch.flip(x, dims=(-1,)) if mode >= 4 else x
-
-
-def unaugment(x: torch.Tensor, mode: int) -> torch.Tensor:
-    """The inverse of :func:`augment`: ``unaugment(augment(x, m), m) == x``."""
-    x = torch.flip(x, dims=(-1,)) if mode >= 4 else x
-    return torch.rot90(x, -(mode % 4), dims=(-2, -1))
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:
@@ -139,7 +128,7 @@ class PatchDataset(Dataset):
         crop = img[:, y:y + side, x:x + side][None].float() / 255.0
         if side != p:
             crop = F.interpolate(crop, size=(p, p), mode="bicubic", antialias=side > p, align_corners=False)
-        clean = augment(crop.clamp(0, 1), _randint(g, 8)) if self.augment else crop.clamp(0, 1)
+        clean = dihedral(crop.clamp(0, 1), _randint(g, 8)) if self.augment else crop.clamp(0, 1)
         sampler = DegradationSampler(generator=g, config=task.synthesis)
         params = sampler.sample(task.degradation, 1, p, p)
         degraded = synthesize(clean, task.degradation, params)[0]
@@ -161,7 +150,7 @@ class PatchDataset(Dataset):
         mode = _randint(g, 8)
         clean, degraded = (t[:, y:y + p, x:x + p] for t in (clean, degraded))
         if self.augment:
-            clean, degraded = augment(clean, mode), augment(degraded, mode)
+            clean, degraded = dihedral(clean, mode), dihedral(degraded, mode)
         info = {"task": pair.task, "source": pair.clean.name}
         if pair.degraded is None:
             params = NoiseParams(seed=torch.randint(0, 2**62, (1,), generator=g), sigma=torch.tensor([pair.sigma]))

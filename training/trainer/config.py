@@ -45,7 +45,8 @@ class TrainConfig:
     Loss: L1 against the clean patch; ``loss_balance`` p > 0 weights each item by its input's
     error to the power -p (:func:`training.losses.restoration_loss`), so that tasks whose inputs
     are already close (blur, rain) are not trained at the pace of those far off (haze, low
-    light). p = 0, the default, is the paper's plain L1.
+    light). p = 0, the default, is the paper's plain L1. ``ssim_weight`` w > 0 adds w x (1 - SSIM)
+    to it (dehazing, where L1 leaves SSIM behind the dark channel prior's).
     Data: ``task_repeat`` sets each task's share of an epoch (``repeat`` for the others);
     ``synthesis`` changes the sampling ranges of the training degradations, per family of
     :class:`core.degradations.SamplerConfig` and field of its config (``{blur:
@@ -98,6 +99,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     retrieval_lr_scale: float = 1.0       # lr multiplier of the D-GDM retrieval layers (see below)
     loss_balance: float = 0.0             # > 0: weight items by (input L1 error) ** -p (see above)
+    ssim_weight: float = 0.0              # > 0: add this x (1 - SSIM) to the L1 loss (see above)
     compile: str = "none"                 # torch.compile mode of the training forward (see above)
     grad_clip: float = 1.0               # max global grad norm (0 = off)
     ema_decay: float = 0.0                # 0 = no EMA
@@ -145,6 +147,8 @@ class TrainConfig:
             raise TrainConfigError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
         if not 0 <= self.loss_balance <= 2:
             raise TrainConfigError(f"loss_balance must be in [0, 2] (0: plain L1), got {self.loss_balance}")
+        if not 0 <= self.ssim_weight <= 10:
+            raise TrainConfigError(f"ssim_weight must be in [0, 10] (0: plain L1), got {self.ssim_weight}")
         if not 0 <= self.ema_decay < 1:
             raise TrainConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         unknown = [t for t in self.tasks if t not in CANONICAL]

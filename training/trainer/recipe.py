@@ -10,7 +10,8 @@ from the phase before it, or, when it names a ``base`` config file (the first ph
 that file; every phase sets its ``name`` (its run folder) and its exact ``steps``. A phase named
 like the one before it is a second call of the same run, which resumes it (a schedule that was
 lengthened half-way). ``export: FILE`` writes the run's EMA weights to FILE once the call is done,
-for the next phase's ``init_from``. Each call resolves to a :class:`TrainConfig`, checked as a
+for the next phase's ``init_from``. ``pilot: true`` marks a phase off the way to the shipped model
+(a pilot kept for its record): the whole recipe skips it, ``--phase NAME`` runs it. Each call resolves to a :class:`TrainConfig`, checked as a
 ``--config`` file is; ``key=value`` overrides apply to every call (not ``name``: runs would mix).
 """
 from __future__ import annotations
@@ -24,14 +25,16 @@ from training.config_files import _OneLineParser, apply_override, check_keys, re
 from .config import TrainConfig, TrainConfigError, build_config
 
 RECIPE_KEYS = ("phases", "starts_from")
-PHASE_KEYS = ("base", "export")        # besides the TrainConfig keys
+PHASE_KEYS = ("base", "export", "pilot")   # besides the TrainConfig keys
 
 
 @dataclass(frozen=True)
 class Call:
-    """One training call of a recipe: its config, and where its weights are exported (or None)."""
+    """One training call of a recipe: its config, where its weights are exported (or None), and
+    whether it is a pilot (run only when named)."""
     config: TrainConfig
     export: str | None = None
+    pilot: bool = False
 
     @property
     def name(self) -> str:
@@ -72,7 +75,10 @@ def read_recipe(path: Path, overrides: list[str] = ()) -> list[Call]:
         if any(c.name == config.name for c in calls) and calls[-1].name != config.name:
             raise TrainConfigError(f"{where}: run {config.name!r} was trained by an earlier phase; "
                                    "only a phase right after it may continue it")
-        calls.append(Call(config, phase.get("export")))
+        pilot = phase.get("pilot", False)
+        if not isinstance(pilot, bool):
+            raise TrainConfigError(f"{where} ({phase['name']}): pilot must be true or false, got {pilot!r}")
+        calls.append(Call(config, phase.get("export"), pilot))
     return calls
 
 
@@ -92,9 +98,9 @@ def _earlier_calls(path: Path, starts_from: Any, overrides: list[str]) -> list[C
 
 
 def select(calls: list[Call], phase: str | None) -> list[Call]:
-    """The calls of the phase (run name) ``phase``, or all calls for None."""
+    """The calls of the phase (run name) ``phase``, or for None every call but the pilots."""
     if phase is None:
-        return calls
+        return [call for call in calls if not call.pilot]
     chosen = [call for call in calls if call.name == phase]
     if not chosen:
         raise TrainConfigError(f"the recipe has no phase {phase!r} ({', '.join(dict.fromkeys(c.name for c in calls))})")
