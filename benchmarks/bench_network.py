@@ -19,7 +19,8 @@ set, from getrusage) belongs to that case alone. Rows:
   and reports the measured seconds per tile (peak memory is reached at the first tile: the
   accumulators are allocated before it);
 * ``restore``: ``Restorer.restore`` of a 512 x 512 photo end to end, encoder included
-  (the shipped encoder and network weights when present).
+  (the shipped encoder and network weights when present); ``--ensemble flips`` (or ``dihedral``)
+  adds a row with that self-ensemble (execution column: its name).
 ``--bf16`` adds, for every VLU-Net forward, a row run under ``core.network.bfloat16_inference``.
 Every case calls ``core.keep_freed_memory()`` first, as the studio and ``python -m core`` do
 (``--no-keep-freed`` leaves glibc's defaults: then each forward page-faults its way through
@@ -165,7 +166,8 @@ def run_case(kind: str, model: str, size: str, style: str, repeats: int,
         restorer, note = _restorer(model)
         photo = _photo(w, h)
         base = _rss_mib()
-        times = _timed(lambda: restorer.restore(photo), repeats, long_after)
+        ensemble = "none" if style == "ours" else style
+        times = _timed(lambda: restorer.restore(photo, ensemble=ensemble), repeats, long_after)
     return {"kind": kind, "model": model, "params": params, "size": f"{w}x{h}", "style": style,
             "seconds": statistics.median(times), "runs": len(times),
             "peak_mib": _peak_mib(), "extra_mib": _peak_mib() - base, "note": note}
@@ -193,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-authors", action="store_true", help="skip the authors-style comparison")
     p.add_argument("--no-baseline", action="store_true", help="skip the equal-parameter baseline")
     p.add_argument("--no-restore", action="store_true", help="skip the 512x512 restore")
+    p.add_argument("--ensemble", default="none", choices=("none", "flips", "dihedral"),
+                   help="also time the 512x512 restore with this self-ensemble")
     p.add_argument("--no-big", action="store_true", help=f"skip the {BIG} tiled forward")
     p.add_argument("--big-tiles", type=int, default=0,
                    help=f"run only this many tiles of the {BIG} case (0 = all) and scale the time")
@@ -244,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                 run("tiled", partner, BIG, "baseline", ours)
     if not args.no_restore:
         run("restore", "vlunet-tiny", "512", "ours")
+        if args.ensemble != "none":
+            run("restore", "vlunet-tiny", "512", args.ensemble)
     return 0
 
 

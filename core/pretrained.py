@@ -31,13 +31,13 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
     PretrainedEntry("vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "0f266fdcbf75df3f407a17f8f8bd52000098df23ac42360946a506ce00c8a92a", "models/vlunet-tiny-specialists.md",
+                    "3e03de85c6727330ab3d48058bef1551369c494466e4fd55928cd092a5f28ff9", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
-                    "762f831d7c6c94539193298373713391998e5b2b3a73ac1c84c99123502b1d8a", "models/vlunet-tiny-specialists.md",
+                    "7b2e27bf1863cdb748d088f21af7a35439f5fc9afa5004107938df258f6435ed", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-haze", "models/vlunet-tiny-haze.safetensors",
-                    "9b94ad8e57189f410ebe9f504d47d094d10e0c3480d3d9be7207b9a404d0136a", "models/vlunet-tiny-specialists.md",
+                    "86ae1212aea0c496c540945714ce717ad16918a8f36fda633359cfca71a24e05", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
 )}
 DEFAULT = "vlunet-tiny"
