@@ -131,7 +131,7 @@ def test_repository_and_system_files_are_not_served(studio):
 def test_the_restored_png_is_served(studio, good):
     client, http, _ = studio
     job = http.post("/gradio_api/call/restore", json={"data": [upload(http, good), "auto", "", "auto", "vlunet-tiny",
-                                                                  "all-in-one"]})
+                                                                  "all-in-one", "none"]})
     stream = http.get(f"/gradio_api/call/restore/{job.json()['event_id']}").text
     assert "event: complete" in stream
     url = re.search(r'"url":\s*"([^"]+-restored\.png)"', stream).group(1)
