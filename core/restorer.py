@@ -244,7 +244,7 @@ class Restorer:
             copies, 4x the time) or "dihedral" (8 passes with the quarter turns): the
             self-ensemble of :mod:`core.ensemble`, applied per tile.
         """
-        check_ensemble(ensemble)
+        ensemble = check_ensemble(ensemble)
         if trace and ensemble != "none":
             raise ValueError("trace=True shows one pass of the network; restore with ensemble='none' to inspect it")
         t0 = time.perf_counter()

@@ -29,7 +29,8 @@ def test_unknown_key_is_one_line_error_naming_it(tmp_path, capsys):
 @pytest.mark.parametrize("item, match", [("steps=many", "steps"), ("guidance=text", "guidance"),
                                          ("patch_size=30", "multiple of 8"), ("tasks=[snow]", "tasks"),
                                          ("amp=1", "amp"), ("stop_after=-1", "stop_after"),
-                                         ("loss_balance=-0.5", "loss_balance"), ("compile=fast", "compile must be one of")])
+                                         ("loss_balance=-0.5", "loss_balance"), ("ssim_weight=-1", "ssim_weight must be in"),
+                                         ("compile=fast", "compile must be one of")])
 def test_bad_values_are_rejected(item, match):
     with pytest.raises(TrainConfigError, match=match):
         parse_args([item])
