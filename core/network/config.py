@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+
+from ..config_io import dataclass_from_dict, json_object
 
 from .blocks import LAYERNORM_TYPES
 
@@ -75,11 +77,7 @@ class VLUNetConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "VLUNetConfig":
         """Build from a plain dict; an unknown key gives one error naming it."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown VLU-Net config key(s) {unknown}; known keys: {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "VLU-Net config", ConfigError)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -87,14 +85,3 @@ class VLUNetConfig:
     @classmethod
     def from_json(cls, text: str) -> "VLUNetConfig":
         return cls.from_dict(json_object(text, "VLU-Net config", ConfigError))
-
-
-def json_object(text: str, what: str, error: type[Exception]) -> dict:
-    """``text`` parsed as a JSON object; anything else is one ``error`` line naming ``what``."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise error(f"{what} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise error(f"{what} JSON must be an object")
-    return data

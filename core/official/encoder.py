@@ -27,7 +27,7 @@ def parse_clip_config(value: str | None) -> dict[str, Any] | None:
         return None
     from pathlib import Path
 
-    from ..network.config import json_object
+    from ..config_io import json_object
     text = value if value.lstrip().startswith("{") else Path(value).read_text()
     return json_object(text, "the CLIP config (open_clip.CLIP arguments)", OfficialCheckpointError)
 

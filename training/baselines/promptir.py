@@ -11,12 +11,13 @@ drives every network the same way. Sized to the parameter count of ``vlunet-tiny
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.config_io import dataclass_from_dict
 from core.network.blocks import Downsample, TransformerBlock, Upsample
 
 
@@ -39,11 +40,7 @@ class PromptIRConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "PromptIRConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown PromptIR config key(s) {unknown}; known keys: {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "PromptIR config")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
