@@ -31,7 +31,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
     PretrainedEntry("vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "8df34d47b2099949edbf3d65abe494439e346220d03b93c76afa5ff406cfe4ea", "models/vlunet-tiny-specialists.md",
+                    "1a67819cfdd717fd13e4e126a61d6fe1975ec708db2338f50cfdd8283f17e2c5", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "7b2e27bf1863cdb748d088f21af7a35439f5fc9afa5004107938df258f6435ed", "models/vlunet-tiny-specialists.md",
