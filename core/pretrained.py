@@ -34,7 +34,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
                     "f2da893eeda81970f6a6ac7e05b99b543b344525bb6a37df7ce8afd545740825", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
-                    "37470bf6a7b85c8f65bc9c81ba341d7564982854a325e84b3b6721b08d833cd0", "models/vlunet-tiny-specialists.md",
+                    "bc4c84af81ce3cab420da7ab4ffccab834c63f45d36616979b57b21bb9d785cc", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-haze", "models/vlunet-tiny-haze.safetensors",
                     "86ae1212aea0c496c540945714ce717ad16918a8f36fda633359cfca71a24e05", "models/vlunet-tiny-specialists.md",
