@@ -110,7 +110,7 @@ def test_loss_balance_zero_is_plain_l1_and_positive_weighs_items_by_inverse_inpu
     assert torch.isfinite(same) and torch.isclose(same, torch.tensor(0.1))
 
 
-@pytest.mark.parametrize("key, value", [("loss_balance", "1"), ("ssim_weight", "0.5")])
+@pytest.mark.parametrize("key, value", [("loss_balance", "1"), ("ssim_weight", "0.5"), ("fft_weight", "1")])
 def test_loss_options_reach_the_training_step(tmp_path, args, key, value):
     common = ["guidance=uniform", "steps=1", "val_every=5", "warmup_steps=0", "grad_clip=0"]
     for name, v in (("plain", "0"), ("changed", value)):
@@ -129,6 +129,21 @@ def test_ssim_weight_adds_one_minus_ssim_and_favours_structure_over_a_flat_error
     assert torch.isclose(losses.restoration_loss(clean, clean, shifted, 0.0, 1.0), torch.tensor(0.0), atol=1e-5)
     gap = lambda x: losses.restoration_loss(x, clean, x, 0.0, 1.0) - losses.restoration_loss(x, clean, x, 0.0, 0.0)
     assert 0 <= gap(shifted) < 0.05 < gap(flat) <= 1.5          # 1 - SSIM: small for a shift, large for a flat image
+
+
+def test_fft_weight_adds_the_spectrum_l1_and_weighs_lost_detail_above_a_flat_offset():
+    torch.manual_seed(0)
+    clean = torch.rand(1, 3, 32, 32)
+    offset = clean + 0.05                                     # error all at frequency 0
+    soft = torch.nn.functional.avg_pool2d(clean, 3, stride=1, padding=1, count_include_pad=False)
+    term = lambda x: losses.restoration_loss(x, clean, x, 0.0, 0.0, 1.0) - losses.restoration_loss(x, clean, x, 0.0)
+    assert torch.isclose(term(clean), torch.tensor(0.0))
+    # a constant offset c lives in the DC term alone: c x sqrt(H W) over the 2 H (W/2 + 1) numbers
+    assert torch.isclose(term(offset), torch.tensor(0.05 * 32 / (2 * 32 * 17)), rtol=1e-4)
+    l1 = lambda x: torch.nn.functional.l1_loss(x, clean)
+    assert term(soft) / l1(soft) > 5 * term(offset) / l1(offset)   # blur's error is spread over frequencies
+    with pytest.raises(TrainConfigError, match="fft_weight must be in"):
+        TrainConfig(name="x", fft_weight=-1)
 
 
 def _tiny_vlunet(seed: int, **overrides) -> torch.nn.Module:

@@ -46,7 +46,8 @@ class TrainConfig:
     error to the power -p (:func:`training.losses.restoration_loss`), so that tasks whose inputs
     are already close (blur, rain) are not trained at the pace of those far off (haze, low
     light). p = 0, the default, is the paper's plain L1. ``ssim_weight`` w > 0 adds w x (1 - SSIM)
-    to it (dehazing, where L1 leaves SSIM behind the dark channel prior's).
+    to it (dehazing, where L1 leaves SSIM behind the dark channel prior's); ``fft_weight`` w > 0
+    adds w x the L1 of the spectra (:func:`training.losses.frequency_l1`, for deblurring).
     Data: ``task_repeat`` sets each task's share of an epoch (``repeat`` for the others);
     ``synthesis`` changes the sampling ranges of the training degradations, per family of
     :class:`core.degradations.SamplerConfig` and field of its config (``{blur:
@@ -100,6 +101,7 @@ class TrainConfig:
     retrieval_lr_scale: float = 1.0       # lr multiplier of the D-GDM retrieval layers (see below)
     loss_balance: float = 0.0             # > 0: weight items by (input L1 error) ** -p (see above)
     ssim_weight: float = 0.0              # > 0: add this x (1 - SSIM) to the L1 loss (see above)
+    fft_weight: float = 0.0               # > 0: add this x the frequency L1 (see above)
     compile: str = "none"                 # torch.compile mode of the training forward (see above)
     grad_clip: float = 1.0               # max global grad norm (0 = off)
     ema_decay: float = 0.0                # 0 = no EMA
@@ -149,6 +151,8 @@ class TrainConfig:
             raise TrainConfigError(f"loss_balance must be in [0, 2] (0: plain L1), got {self.loss_balance}")
         if not 0 <= self.ssim_weight <= 10:
             raise TrainConfigError(f"ssim_weight must be in [0, 10] (0: plain L1), got {self.ssim_weight}")
+        if not 0 <= self.fft_weight <= 10:
+            raise TrainConfigError(f"fft_weight must be in [0, 10] (0: plain L1), got {self.fft_weight}")
         if not 0 <= self.ema_decay < 1:
             raise TrainConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         unknown = [t for t in self.tasks if t not in CANONICAL]

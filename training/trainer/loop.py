@@ -165,7 +165,8 @@ def optimizer_step(cfg: TrainConfig, trainee: Trainee, model: torch.nn.Module, a
         group["lr"] = lr * group.get("lr_scale", 1.0)
     d = guidance_vectors(trainee.encoder, degraded, model)
     with amp:
-        loss = restoration_loss(model(degraded, d).float(), clean, degraded, cfg.loss_balance, cfg.ssim_weight)
+        loss = restoration_loss(model(degraded, d).float(), clean, degraded, cfg.loss_balance, cfg.ssim_weight,
+                                cfg.fft_weight)
     trainee.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(trainee.network.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
