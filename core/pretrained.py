@@ -31,7 +31,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
     PretrainedEntry("vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "eee13b8c1eb5d3052568ea926844a0f739175048fa52a330e8e6ed0d98e715f1", "models/vlunet-tiny-specialists.md",
+                    "c79d4e4345eb6d30e258b41585d060317627b21f724077fb649a9ed3bb9e65b5", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "bc4c84af81ce3cab420da7ab4ffccab834c63f45d36616979b57b21bb9d785cc", "models/vlunet-tiny-specialists.md",
