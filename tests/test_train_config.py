@@ -30,10 +30,17 @@ def test_unknown_key_is_one_line_error_naming_it(tmp_path, capsys):
                                          ("patch_size=30", "multiple of 8"), ("tasks=[snow]", "tasks"),
                                          ("amp=1", "amp"), ("stop_after=-1", "stop_after"),
                                          ("loss_balance=-0.5", "loss_balance"), ("ssim_weight=-1", "ssim_weight must be in"),
-                                         ("compile=fast", "compile must be one of")])
+                                         ("compile=fast", "compile must be one of"),
+                                         ("pixel_loss=l2", "pixel_loss must be one of")])
 def test_bad_values_are_rejected(item, match):
     with pytest.raises(TrainConfigError, match=match):
         parse_args([item])
+
+
+def test_psnr_loss_refuses_the_l1_balance():
+    assert parse_args(["pixel_loss=psnr"]).pixel_loss == "psnr"
+    with pytest.raises(TrainConfigError, match="pixel_loss=psnr needs loss_balance=0"):
+        parse_args(["pixel_loss=psnr", "loss_balance=1"])
 
 
 def test_config_file_and_overrides(tmp_path):

@@ -110,14 +110,34 @@ def test_loss_balance_zero_is_plain_l1_and_positive_weighs_items_by_inverse_inpu
     assert torch.isfinite(same) and torch.isclose(same, torch.tensor(0.1))
 
 
-@pytest.mark.parametrize("key, value", [("loss_balance", "1"), ("ssim_weight", "0.5"), ("fft_weight", "1")])
+@pytest.mark.parametrize("key, value", [("loss_balance", "1"), ("ssim_weight", "0.5"), ("fft_weight", "1"),
+                                        ("pixel_loss", "psnr")])
 def test_loss_options_reach_the_training_step(tmp_path, args, key, value):
     common = ["guidance=uniform", "steps=1", "val_every=5", "warmup_steps=0", "grad_clip=0"]
-    for name, v in (("plain", "0"), ("changed", value)):
+    for name, v in (("plain", "l1" if key == "pixel_loss" else "0"), ("changed", value)):
         assert train_restorer.main(args(name, *common, f"{key}={v}")) == 0
     step = "checkpoints/step_00000001/model.safetensors"
     a, b = (load_file(str(tmp_path / "runs" / run / step)) for run in ("plain", "changed"))
     assert any(not torch.equal(a[k], b[k]) for k in a)     # same init and batch, other gradients
+
+
+def test_psnr_loss_is_minus_the_mean_psnr_and_pulls_each_item_on_its_own_scale():
+    from skimage.metrics import peak_signal_noise_ratio
+    torch.manual_seed(0)
+    clean = torch.rand(2, 3, 16, 16)
+    restored = (clean + torch.tensor([0.02, 0.2])[:, None, None, None] * torch.randn(2, 3, 16, 16)).requires_grad_()
+    loss = losses.restoration_loss(restored, clean, restored.detach(), pixel="psnr")
+    psnrs = [peak_signal_noise_ratio(c.numpy(), r.detach().numpy().astype("float32"), data_range=1)
+             for c, r in zip(clean, restored)]
+    assert loss.item() == pytest.approx(-sum(psnrs) / 2, abs=1e-3)
+    loss.backward()
+    # L1's pull on a pixel is the same for both items; here the item 10x closer is pulled 10x harder per unit error
+    ratio = restored.grad[0].norm() / restored.grad[1].norm()
+    assert ratio.item() == pytest.approx(10.0, rel=0.15)
+    with pytest.raises(ValueError, match="balance"):
+        losses.restoration_loss(restored, clean, clean, 1.0, pixel="psnr")
+    with pytest.raises(ValueError, match="pixel must be one of"):
+        losses.restoration_loss(restored, clean, clean, pixel="l2")
 
 
 def test_ssim_weight_adds_one_minus_ssim_and_favours_structure_over_a_flat_error():

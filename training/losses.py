@@ -5,6 +5,8 @@ trains the degradation encoder's adapters on B x 512 image and C x 512 class-tex
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torchmetrics.functional.image import structural_similarity_index_measure
@@ -12,10 +14,16 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 BALANCE_FLOOR = 2 / 255   # input errors below this count as this (near-clean items do not dominate)
 
 
+#: ``pixel`` terms of :func:`restoration_loss`.
+PIXEL_LOSSES: tuple[str, ...] = ("l1", "psnr")
+
+
 def restoration_loss(restored: torch.Tensor, clean: torch.Tensor, degraded: torch.Tensor,
-                     balance: float = 0.0, ssim_weight: float = 0.0, fft_weight: float = 0.0) -> torch.Tensor:
-    """L1 loss of B x 3 x H x W ``restored`` against ``clean``, plus ``ssim_weight`` x (1 - SSIM)
-    and ``fft_weight`` x the frequency L1 (:func:`frequency_l1`).
+                     balance: float = 0.0, ssim_weight: float = 0.0, fft_weight: float = 0.0,
+                     pixel: str = "l1") -> torch.Tensor:
+    """L1 loss of B x 3 x H x W ``restored`` against ``clean`` (``pixel="psnr"``: :func:`psnr_loss`
+    instead), plus ``ssim_weight`` x (1 - SSIM) and ``fft_weight`` x the frequency L1
+    (:func:`frequency_l1`).
 
     ``ssim_weight`` w > 0 adds ``w * (1 - SSIM(restored, clean))`` (torchmetrics' Gaussian SSIM,
     11 px window, data range 1): L1 alone weighs every pixel's error alike, SSIM the local contrast
@@ -28,7 +36,13 @@ def restoration_loss(restored: torch.Tensor, clean: torch.Tensor, degraded: torc
     (blur, rain) learn at the pace of those far off (haze, low light); p = 0.5 weighs an item
     with a 16x smaller input error 4x more.
     """
-    if balance <= 0:
+    if pixel not in PIXEL_LOSSES:
+        raise ValueError(f"pixel must be one of {', '.join(PIXEL_LOSSES)}, got {pixel!r}")
+    if pixel == "psnr":
+        if balance > 0:
+            raise ValueError("balance weighs L1 items; the PSNR loss is already on every item's own scale")
+        loss = psnr_loss(restored, clean)
+    elif balance <= 0:
         loss = F.l1_loss(restored, clean)
     else:
         per_item = (restored - clean).abs().flatten(1).mean(dim=1)
@@ -41,6 +55,16 @@ def restoration_loss(restored: torch.Tensor, clean: torch.Tensor, degraded: torc
     if fft_weight > 0:
         loss = loss + fft_weight * frequency_l1(restored, clean)
     return loss
+
+
+def psnr_loss(restored: torch.Tensor, clean: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Minus the mean PSNR in dB (data range 1) of the B items of B x 3 x H x W ``restored``
+    against ``clean``: ``mean_i 10 log10(MSE_i + eps)``, the loss NAFNet (Chen et al. 2022) and
+    HINet denoise with. It is the metric itself, and the logarithm puts every item on its own
+    scale: a step that lowers an item's error by 1 % pulls alike at sigma 15 and at sigma 50,
+    where L1 pulls hardest on the noisiest items."""
+    mse = (restored.float() - clean.float()).pow(2).flatten(1).mean(dim=1)
+    return (10.0 / math.log(10.0)) * torch.log(mse + eps).mean()
 
 
 def frequency_l1(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:

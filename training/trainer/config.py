@@ -16,6 +16,7 @@ from typing import Any
 
 from core.degradations import CANONICAL, DegradationError, SamplerConfig
 from training.config_files import ConfigError, check_keys, coerce, coerce_fields, field_names, read_command_line
+from training.losses import PIXEL_LOSSES
 
 
 #: ``compile`` values: eager, or a ``torch.compile`` mode.
@@ -48,6 +49,8 @@ class TrainConfig:
     light). p = 0, the default, is the paper's plain L1. ``ssim_weight`` w > 0 adds w x (1 - SSIM)
     to it (dehazing, where L1 leaves SSIM behind the dark channel prior's); ``fft_weight`` w > 0
     adds w x the L1 of the spectra (:func:`training.losses.frequency_l1`, for deblurring).
+    ``pixel_loss="psnr"`` puts minus the items' mean PSNR (:func:`training.losses.psnr_loss`) in
+    the L1's place (no ``loss_balance``: the logarithm already puts each item on its own scale).
     Data: ``task_repeat`` sets each task's share of an epoch (``repeat`` for the others);
     ``synthesis`` changes the sampling ranges of the training degradations, per family of
     :class:`core.degradations.SamplerConfig` and field of its config (``{blur:
@@ -102,6 +105,7 @@ class TrainConfig:
     loss_balance: float = 0.0             # > 0: weight items by (input L1 error) ** -p (see above)
     ssim_weight: float = 0.0              # > 0: add this x (1 - SSIM) to the L1 loss (see above)
     fft_weight: float = 0.0               # > 0: add this x the frequency L1 (see above)
+    pixel_loss: str = "l1"                # "l1", or "psnr": minus the items' mean PSNR (see above)
     compile: str = "none"                 # torch.compile mode of the training forward (see above)
     grad_clip: float = 1.0               # max global grad norm (0 = off)
     ema_decay: float = 0.0                # 0 = no EMA
@@ -149,6 +153,11 @@ class TrainConfig:
             raise TrainConfigError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
         if not 0 <= self.loss_balance <= 2:
             raise TrainConfigError(f"loss_balance must be in [0, 2] (0: plain L1), got {self.loss_balance}")
+        if self.pixel_loss not in PIXEL_LOSSES:
+            raise TrainConfigError(f"pixel_loss must be one of {', '.join(PIXEL_LOSSES)}, got {self.pixel_loss!r}")
+        if self.pixel_loss == "psnr" and self.loss_balance > 0:
+            raise TrainConfigError("pixel_loss=psnr needs loss_balance=0: the PSNR loss already puts each item "
+                                   f"on its own scale, got loss_balance={self.loss_balance}")
         if not 0 <= self.ssim_weight <= 10:
             raise TrainConfigError(f"ssim_weight must be in [0, 10] (0: plain L1), got {self.ssim_weight}")
         if not 0 <= self.fft_weight <= 10:

@@ -166,7 +166,7 @@ def optimizer_step(cfg: TrainConfig, trainee: Trainee, model: torch.nn.Module, a
     d = guidance_vectors(trainee.encoder, degraded, model)
     with amp:
         loss = restoration_loss(model(degraded, d).float(), clean, degraded, cfg.loss_balance, cfg.ssim_weight,
-                                cfg.fft_weight)
+                                cfg.fft_weight, cfg.pixel_loss)
     trainee.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(trainee.network.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
