@@ -31,7 +31,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
     PretrainedEntry("vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "03ad823adb9b2e42b90291da2b42b82fd34afdf054e99e76547fd1b65eb85435", "models/vlunet-tiny-specialists.md",
+                    "a878e135f146b3af8973ff19b0cdac21c9eef72c57b15f264d12c856b020d8bb", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "623a682cac457504fa95e3b8cf24e737d23c3759238eaf1599bf615a4a8618d7", "models/vlunet-tiny-specialists.md",
