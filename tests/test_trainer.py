@@ -114,8 +114,8 @@ def test_loss_balance_zero_is_plain_l1_and_positive_weighs_items_by_inverse_inpu
                                         ("pixel_loss", "psnr")])
 def test_loss_options_reach_the_training_step(tmp_path, args, key, value):
     common = ["guidance=uniform", "steps=1", "val_every=5", "warmup_steps=0", "grad_clip=0"]
-    for name, v in (("plain", "l1" if key == "pixel_loss" else "0"), ("changed", value)):
-        assert train_restorer.main(args(name, *common, f"{key}={v}")) == 0
+    assert train_restorer.main(args("plain", *common)) == 0          # every loss option at its default
+    assert train_restorer.main(args("changed", *common, f"{key}={value}")) == 0
     step = "checkpoints/step_00000001/model.safetensors"
     a, b = (load_file(str(tmp_path / "runs" / run / step)) for run in ("plain", "changed"))
     assert any(not torch.equal(a[k], b[k]) for k in a)     # same init and batch, other gradients
