@@ -6,9 +6,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 from skimage import data as skdata
 from safetensors import safe_open
+from safetensors.torch import load_file
+
+from core.encoder import DegradationEncoder
 
 from training import evaluate_encoder, train_encoder
 
@@ -66,3 +70,36 @@ def test_bad_command_lines_fail_with_one_line(photos, tmp_path, capsys):
     assert "unknown config key 'epochz'" in capsys.readouterr().err
     assert train_encoder.main(_args(photos, tmp_path, "loss=mse")) == 1
     assert train_encoder.main(["--config", str(tmp_path / "absent.yaml")]) == 1
+
+
+def _adapted(path, features):
+    encoder = DegradationEncoder.from_pretrained(path)
+    with torch.no_grad():
+        return torch.nn.functional.normalize(encoder.adapt_image(features), dim=-1), encoder
+
+
+def test_continuing_adapters_keeps_text_and_anchors_d_i(photos, tmp_path):
+    first = tmp_path / "first.safetensors"
+    assert train_encoder.main(_args(photos, tmp_path, "epochs=2", f"out={first}")) == 0
+    features = next(f for f in (tmp_path / "cache").glob("*train*.safetensors"))
+    features = load_file(str(features))["features"]
+    start, start_encoder = _adapted(first, features)
+    moved = {}
+    for weight in (0.0, 50.0):
+        out = tmp_path / f"anchor{weight}.safetensors"
+        args = _args(photos, tmp_path, "epochs=3", "lr=0.01", f"init_from={first}", f"anchor_weight={weight}",
+                     "freeze_text=true", f"out={out}", f"run_dir={tmp_path / str(weight)}")
+        assert train_encoder.main(args) == 0
+        after, encoder = _adapted(out, features)
+        moved[weight] = float((1 - (after * start).sum(-1)).mean())
+        for name, tensor in start_encoder.text_adapter.state_dict().items():
+            assert torch.equal(tensor, encoder.text_adapter.state_dict()[name])
+        assert torch.allclose(encoder.class_embeddings, start_encoder.class_embeddings)
+    assert moved[0.0] > 0 and moved[50.0] < moved[0.0] / 2
+
+
+def test_continuing_options_fail_with_one_line(photos, tmp_path, capsys):
+    assert train_encoder.main(_args(photos, tmp_path, "anchor_weight=1.0")) == 1
+    assert "need init_from" in capsys.readouterr().err
+    assert train_encoder.main(_args(photos, tmp_path, "packages=[no-such-package]")) == 1
+    assert "no train photos of packages ['no-such-package']" in capsys.readouterr().err

@@ -27,6 +27,9 @@ class EncoderData:
     crops_per_class: int = 4
     val_crops_per_class: int = 4
     crop_sizes: tuple[int, ...] = (128, 192, 256, 320, 384, 512)
+    min_short: int = 512                 # each photo is first downscaled to a short side drawn in
+    max_short: int = 1024                # [min_short, max_short] (never upscaled)
+    packages: tuple[str, ...] = ()       # only photos of these Debian packages (); () = every photo
     max_photos: int = 0                  # 0 = every photo of the split
     seed: int = 0
     cache_dir: str = "data/encoder_cache"

@@ -11,6 +11,12 @@ and the adapted texts of the batch (one text per class, so each image has exactl
     L = -1/B sum_i log( exp(tau cos(E_I(y_i), E_T(t_i))) / sum_j exp(tau cos(E_I(y_i), E_T(t_j))) )
 
 `loss=dot` is the authors' variant (raw dot products, no normalisation or temperature).
+
+Continuing shipped adapters (`init_from`): every network was trained on the d_I of those
+adapters, so `anchor_weight` adds `w * mean(1 - cos(E_I(y), E_I_init(y)))` (the init's embedding
+of the same cached crop) to keep d_I where the networks expect it, and `freeze_text` keeps the
+text adapter and so the class vectors (prompt steering) as they were.
+
 Every epoch writes `<run_dir>/last.pt` (adapters + optimiser; `resume=true` continues from it);
 the end writes the adapters with their config to `out` (safetensors).
 """
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from core.encoder import DegradationEncoder, EncoderConfig
@@ -46,12 +53,32 @@ class TrainEncoderConfig(EncoderData):
     run_dir: str = "runs/encoder"
     out: str = "assets/encoder/offline-adapters.safetensors"
     resume: bool = False
+    init_from: str = ""                  # adapters to start from (name or file); "" = fresh
+    anchor_weight: float = 0.0           # weight of the d_I anchor to the init_from adapters
+    freeze_text: bool = False            # keep the text adapter (class vectors) fixed
 
     def __post_init__(self) -> None:
         if self.loss not in ("info_nce", "dot"):
             raise ValueError(f"loss must be 'info_nce' (paper) or 'dot' (authors' code), got {self.loss!r}")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
+        if (self.anchor_weight or self.freeze_text) and not self.init_from:
+            raise ValueError("anchor_weight and freeze_text need init_from (the adapters to keep close to)")
+        if self.anchor_weight < 0:
+            raise ValueError(f"anchor_weight must be >= 0, got {self.anchor_weight}")
+
+
+def start_encoder(cfg: TrainEncoderConfig) -> DegradationEncoder:
+    """A fresh encoder from ``cfg.encoder``, or the ``init_from`` adapters (their config wins;
+    ``cfg.encoder`` must then be empty or agree) made trainable again."""
+    if not cfg.init_from:
+        return DegradationEncoder(EncoderConfig.from_dict(cfg.encoder))
+    encoder = DegradationEncoder.from_pretrained(cfg.init_from)
+    if cfg.encoder and EncoderConfig.from_dict({**asdict(encoder.config), **cfg.encoder}) != encoder.config:
+        raise ValueError(f"the encoder keys {sorted(cfg.encoder)} differ from those of init_from {cfg.init_from}")
+    for name, p in encoder.named_parameters():
+        p.requires_grad_(not name.startswith("backbone."))
+    return encoder
 
 
 @torch.no_grad()
@@ -69,9 +96,14 @@ def accuracy(encoder: DegradationEncoder, features: torch.Tensor, labels: torch.
 def build_data(encoder: DegradationEncoder, cfg: EncoderData, split: str, crops: int) -> dict[str, torch.Tensor]:
     """Cached frozen features of the degraded crops of `split`."""
     paths = list_photos(cfg.photos, split)
+    if cfg.packages:
+        paths = [p for p in paths if p.name.split("__")[0] in cfg.packages]
     if cfg.max_photos:
         paths = paths[: cfg.max_photos]
-    spec = CropSpec(crops_per_class=crops, crop_sizes=tuple(cfg.crop_sizes))
+    if not paths:
+        raise FileNotFoundError(f"no {split} photos of packages {list(cfg.packages)} in {cfg.photos}")
+    spec = CropSpec(crops_per_class=crops, crop_sizes=tuple(cfg.crop_sizes),
+                    min_short=cfg.min_short, max_short=cfg.max_short)
     seed = cfg.seed if split == "train" else cfg.seed + 1000
     return cached_features(encoder.encode_image_raw, asdict(encoder.config), paths, spec, seed,
                            Path(cfg.cache_dir), desc=f"{encoder.config.backbone}-{split}")
@@ -82,15 +114,18 @@ def train(cfg: TrainEncoderConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    encoder = DegradationEncoder(EncoderConfig.from_dict(cfg.encoder))
+    encoder = start_encoder(cfg)
     started = time.perf_counter()
     data = build_data(encoder, cfg, "train", cfg.crops_per_class)
     val = build_data(encoder, cfg, "val", cfg.val_crops_per_class)
     prompts = [list(class_prompts(label)) for label in LABELS]
     text_raw = [encoder.encode_text_raw(p) for p in prompts]  # C tensors of P_c x text_dim
     cache_s = time.perf_counter() - started
+    with torch.no_grad():  # the init's d_I of every training crop, the anchor's targets
+        anchors = F.normalize(encoder.adapt_image(data["features"]), dim=-1) if cfg.anchor_weight else None
 
-    params = [p for n, p in encoder.named_parameters() if not n.startswith("backbone.")]
+    frozen = ("backbone.", "text_adapter.") if cfg.freeze_text else ("backbone.",)
+    params = [p for n, p in encoder.named_parameters() if not n.startswith(frozen)]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(data["labels"]) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
@@ -114,8 +149,11 @@ def train(cfg: TrainEncoderConfig) -> dict[str, Any]:
         for step in range(steps_per_epoch):
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             texts = torch.stack([t[rng.randrange(len(t))] for t in text_raw])  # one prompt per class
-            loss = contrastive_loss(encoder.adapt_image(data["features"][idx]), encoder.text_adapter(texts),
-                                    data["labels"][idx], cfg.loss, encoder.config.logit_scale)
+            image = encoder.adapt_image(data["features"][idx])
+            loss = contrastive_loss(image, encoder.text_adapter(texts), data["labels"][idx], cfg.loss,
+                                    encoder.config.logit_scale)
+            if anchors is not None:
+                loss = loss + cfg.anchor_weight * (1 - (F.normalize(image, dim=-1) * anchors[idx]).sum(-1)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
