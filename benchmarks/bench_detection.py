@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.degradations import degrade  # noqa: E402
 from core.encoder import LABELS, DegradationEncoder, coarse_of  # noqa: E402
 from training.calibration import expected_calibration_error  # noqa: E402
+from training.data.photos import package_of  # noqa: E402
 
 
 def _megapixels(path: Path) -> float:
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder.backbone.native_crop = args.native_crop
     generator = torch.Generator().manual_seed(args.seed)
     paths = [p for p in sorted((args.photos / args.split).glob("*.png"))
-             if args.packages is None or p.name.split("__")[0] in args.packages]
+             if args.packages is None or package_of(p) in args.packages]
     Image.MAX_IMAGE_PIXELS = None   # the corpus's own photos, up to 12 MP
     paths = [p for p in paths if _megapixels(p) >= args.min_megapixels]
     if not paths:

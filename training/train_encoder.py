@@ -36,6 +36,7 @@ from tqdm import tqdm
 from core.encoder import DegradationEncoder, EncoderConfig
 from core.encoder.prompts import LABELS, class_prompts
 from training.encoder_config import EncoderData, run_command
+from training.data.photos import package_of
 from training.encoder_features import CropSpec, cached_features, list_photos
 from training.losses import contrastive_loss
 
@@ -97,7 +98,7 @@ def build_data(encoder: DegradationEncoder, cfg: EncoderData, split: str, crops:
     """Cached frozen features of the degraded crops of `split`."""
     paths = list_photos(cfg.photos, split)
     if cfg.packages:
-        paths = [p for p in paths if p.name.split("__")[0] in cfg.packages]
+        paths = [p for p in paths if package_of(p) in cfg.packages]
     if cfg.max_photos:
         paths = paths[: cfg.max_photos]
     if not paths:

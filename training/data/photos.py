@@ -177,6 +177,11 @@ def build_corpus(out: str | pathlib.Path, manifest: str | pathlib.Path = MANIFES
     return index
 
 
+def package_of(path: str | pathlib.Path) -> str:
+    """The Debian package a corpus photo came from (its file name is ``<package>__<stem>.png``)."""
+    return pathlib.Path(path).name.split("__")[0]
+
+
 def photo_paths(root: str | pathlib.Path = "data/photos", split: str = "train") -> list[pathlib.Path]:
     """Sorted paths of the corpus photos of ``split`` ('train' or 'val') under ``root``."""
     if split not in SPLITS:
