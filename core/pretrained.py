@@ -31,7 +31,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
     PretrainedEntry("vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "89564d7c58d6e56f2d128caaff181c0aafde8b56a5bc644e1215e51f8341db11", "models/vlunet-tiny-specialists.md",
+                    "497d3381a296b26dae60681132ddd49e73dde6ba19ccb05658dd4e460ee74b67", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "d48f2f6760f3f7185aa1ebc37e484d84fafcb5d6899eb5781c385f7bbd85bac8", "models/vlunet-tiny-specialists.md",
