@@ -34,7 +34,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
                     "497d3381a296b26dae60681132ddd49e73dde6ba19ccb05658dd4e460ee74b67", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
-                    "d48f2f6760f3f7185aa1ebc37e484d84fafcb5d6899eb5781c385f7bbd85bac8", "models/vlunet-tiny-specialists.md",
+                    "27093b622b08c2a69fbec32361889dc0f39fd353973113b10714b2ce5fc7309d", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists"),
     PretrainedEntry("vlunet-tiny-haze", "models/vlunet-tiny-haze.safetensors",
                     "86ae1212aea0c496c540945714ce717ad16918a8f36fda633359cfca71a24e05", "models/vlunet-tiny-specialists.md",
