@@ -71,14 +71,12 @@ class TrainEncoderConfig(EncoderData):
 
 def start_encoder(cfg: TrainEncoderConfig) -> DegradationEncoder:
     """A fresh encoder from ``cfg.encoder``, or the ``init_from`` adapters (their config wins;
-    ``cfg.encoder`` must then be empty or agree) made trainable again."""
+    ``cfg.encoder`` must then be empty or agree)."""
     if not cfg.init_from:
         return DegradationEncoder(EncoderConfig.from_dict(cfg.encoder))
     encoder = DegradationEncoder.from_pretrained(cfg.init_from)
     if cfg.encoder and EncoderConfig.from_dict({**asdict(encoder.config), **cfg.encoder}) != encoder.config:
         raise ValueError(f"the encoder keys {sorted(cfg.encoder)} differ from those of init_from {cfg.init_from}")
-    for name, p in encoder.named_parameters():
-        p.requires_grad_(not name.startswith("backbone."))
     return encoder
 
 
@@ -126,7 +124,9 @@ def train(cfg: TrainEncoderConfig) -> dict[str, Any]:
         anchors = F.normalize(encoder.adapt_image(data["features"]), dim=-1) if cfg.anchor_weight else None
 
     frozen = ("backbone.", "text_adapter.") if cfg.freeze_text else ("backbone.",)
-    params = [p for n, p in encoder.named_parameters() if not n.startswith(frozen)]
+    for name, p in encoder.named_parameters():
+        p.requires_grad_(not name.startswith(frozen))
+    params = [p for p in encoder.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(data["labels"]) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
