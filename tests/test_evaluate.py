@@ -69,6 +69,20 @@ def test_clean_inputs_get_their_own_row_outside_the_average(photos):
         ev.load_suite("5task", photos, data_root=photos, clean=True)
 
 
+def test_photo_suite_takes_the_training_split_and_a_subset_of_the_tasks(photos):
+    full = ev.load_suite("photos", photos, crop=32, crops_per_photo=1)
+    some = ev.load_suite("photos", photos, crop=32, crops_per_photo=1, tasks=("blur", "noise_25"))
+    assert len(some) == 2 * 2 and {im.task for im in some} == {"blur", "noise_25"}
+    same = {(im.task, im.name): im for im in full}
+    assert all(torch.equal(im.degraded, same[im.task, im.name].degraded) for im in some)   # the same seeds
+    train = ev.load_suite("photos", photos, crop=32, crops_per_photo=1, split="train", tasks=("noise_15",))
+    assert len(train) == 1 and not any(torch.equal(train[0].clean, im.clean) for im in full)
+    with pytest.raises(ValueError, match="--tasks takes names among"):
+        ev.load_suite("photos", photos, crop=32, tasks=("fog",))
+    with pytest.raises(ValueError, match="photos suite"):
+        ev.load_suite("5task", photos, data_root=photos, split="train")
+
+
 class _Shift(torch.nn.Module):
     """A network that is not flip-equivariant: it adds a left-to-right ramp (and ignores d)."""
 

@@ -5,7 +5,9 @@
         --suite 5task --data-root /data/aio
 
 Suites: ``photos`` -- the held-out corpus photos (``<photos>/val``) degraded by each of the seven
-degradations with fixed seeds (:func:`training.trainer.data.photo_suite`); ``3task`` / ``5task`` --
+degradations with fixed seeds (:func:`training.trainer.data.photo_suite`; ``--split train`` takes the
+training photos instead, to set a model's gain on what it trained on beside its held-out gain, and
+``--tasks`` a subset of the seven); ``3task`` / ``5task`` --
 the papers' test sets under ``--data-root`` (:func:`training.data.suites.eval_sets`). Metrics are
 :mod:`core.metrics` (RGB on [0, 1], scikit-image). Writes ``per_image.csv``, ``per_task.csv`` and
 ``per_task.md`` to ``--out`` and prints the Markdown table.
@@ -42,6 +44,7 @@ from typing import Callable
 import pandas as pd
 import torch
 
+from core.degradations import CANONICAL
 from core.ensemble import ENSEMBLES, check_ensemble, self_ensemble
 from core.guidance import Guidance, network_convention, resolve_guidance
 from core.metrics import psnr, ssim
@@ -128,14 +131,22 @@ def network_method(network, encoder=None, guidance: str = "auto", ensemble: str 
 
 
 def load_suite(suite: str, photos: str | Path = "data/photos", data_root: str | Path | None = None,
-               crop: int = 256, crops_per_photo: int = 2, seed: int = 0, clean: bool = False) -> list[SuiteImage]:
+               crop: int = 256, crops_per_photo: int = 2, seed: int = 0, clean: bool = False,
+               split: str = "val", tasks: tuple[str, ...] = CANONICAL) -> list[SuiteImage]:
     """The test images of ``suite`` (see the module docstring); ``clean`` adds the photo suite's
-    clean crops as inputs of their own (task :data:`CLEAN`)."""
+    clean crops as inputs of their own (task :data:`CLEAN`); ``split`` and ``tasks`` choose the
+    photo suite's photos and degradations."""
     if suite == "photos":
-        images = photo_suite(photos, "val", crop=crop, crops_per_photo=crops_per_photo, resize_short=2 * crop, seed=seed)
+        unknown = [t for t in tasks if t not in CANONICAL]
+        if unknown or not tasks:
+            raise ValueError(f"--tasks takes names among {', '.join(CANONICAL)}, got {', '.join(tasks) or 'none'}")
+        images = photo_suite(photos, split, tasks=tuple(tasks), crop=crop, crops_per_photo=crops_per_photo,
+                             resize_short=2 * crop, seed=seed)
         return images + clean_inputs(images) if clean else images
     if clean:
         raise ValueError("--clean needs the photos suite (the benchmark suites ship no clean inputs)")
+    if split != "val" or tuple(tasks) != CANONICAL:
+        raise ValueError("--split and --tasks choose among the photos suite's images; the benchmark suites are fixed")
     if suite not in ("3task", "5task"):
         raise ValueError(f"unknown suite {suite!r}; expected photos, 3task or 5task")
     if data_root is None:
@@ -268,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="benchmark root holding Test/ (3task, 5task)")
     parser.add_argument("--crop", type=int, default=256, help="photo suite crop side")
     parser.add_argument("--crops-per-photo", type=int, default=2)
+    parser.add_argument("--split", default="val", choices=("val", "train"),
+                        help="photos suite: the held-out photos (default) or the training photos")
+    parser.add_argument("--tasks", nargs="+", default=list(CANONICAL), metavar="TASK",
+                        help="photos suite: the degradations to apply (default all seven)")
     parser.add_argument("--guidance", default="auto", choices=GUIDANCE,
                         help="d_I: the encoder's reading (auto), none (uniform: ablation a), or the true class's prompt (oracle)")
     parser.add_argument("--encoder", default=None,
@@ -303,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             encoder = DegradationEncoder.from_pretrained(args.encoder)
         specialists = load_specialists(args.specialist)
         images = load_suite(args.suite, args.photos, args.data_root, args.crop, args.crops_per_photo,
-                            clean=args.clean)[:args.limit]
+                            clean=args.clean, split=args.split, tasks=tuple(args.tasks))[:args.limit]
         if protocol == "authors":
             images = authors_crop(images)
     except (OSError, ValueError, KeyError) as exc:
