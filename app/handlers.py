@@ -41,7 +41,7 @@ GUIDANCE_CHOICES = [("Auto-detect", "auto"), ("None (uniform retrieval)", "unifo
 TILING_CHOICES = [("Auto", "auto"), ("Off", "off"), ("256 px", "256"), ("512 px", "512")]
 GUIDANCE_VALUES = tuple(value for _, value in GUIDANCE_CHOICES)
 MODE_CHOICES = [("All-in-one", ALL_IN_ONE), ("One-by-one (a specialist per degradation)", ONE_BY_ONE)]
-ENSEMBLE_CHOICES = [("Off", "none"), ("×4 flips", "flips"), ("×8", "dihedral")]
+ENSEMBLE_CHOICES = [("Off", "none"), ("×2 mirror", "mirror"), ("×4 flips", "flips"), ("×8", "dihedral")]
 MAX_TEXT = 300  # characters of a description (the text tower reads 77 tokens at most)
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "vlunet-studio"
 Progress = Callable[..., None]
@@ -130,9 +130,12 @@ def mode_argument(mode: str | None) -> str | None:
     return mode
 
 
-def ensemble_argument(ensemble: str | None) -> str:
-    """The ``ensemble`` of ``Restorer.restore`` (:data:`core.ensemble.ENSEMBLES`; None or "": "none")."""
-    ensemble = str(ensemble or "none").strip().lower()
+def ensemble_argument(ensemble: str | None) -> str | None:
+    """The ``ensemble`` of ``Restorer.restore`` (:data:`core.ensemble.ENSEMBLES`; None or "": None,
+    the model's :attr:`core.Restorer.default_ensemble`)."""
+    if not ensemble or not str(ensemble).strip():
+        return None
+    ensemble = str(ensemble).strip().lower()
     if ensemble not in ENSEMBLES:
         raise UploadError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble[:40]!r}")
     return ensemble
@@ -188,7 +191,7 @@ def _network_note(network: str, mode: str, probabilities: dict[str, float], degr
 
 def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
             tiling: str | None = "auto", progress: Progress | None = None, model: str | None = None,
-            job: Job | None = None, mode: str | None = None, ensemble: str | None = "none") -> RestoreOutcome:
+            job: Job | None = None, mode: str | None = None, ensemble: str | None = None) -> RestoreOutcome:
     """Restore the uploaded file at ``path`` (no stage trace: see :func:`record_stages`).
 
     The file is checked from its header (:func:`check_upload`) and decoded once; an animated
@@ -198,8 +201,9 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     :class:`app.jobs.Cancelled` there. ``mode``: "all-in-one", "one-by-one" (the specialist of
     the image's degradation type where the model has one, :mod:`core.one_by_one`), or None (the
     model's default: one-by-one for a model with specialists); the summary names the network that
-    ran when the model has specialists (or the mode is one-by-one). ``ensemble``: "none", "flips"
-    or "dihedral", the self-ensemble of :mod:`core.ensemble` (4 or 8 passes).
+    ran when the model has specialists (or the mode is one-by-one). ``ensemble``: "none", "mirror",
+    "flips" or "dihedral", the self-ensemble of :mod:`core.ensemble` (2, 4 or 8 passes), or None
+    (the model's default: "mirror" for ``vlunet-tiny``).
     """
     start = time.perf_counter()
     degradation, tile, mode = guidance_argument(choice, text), tile_argument(tiling), mode_argument(mode)
@@ -212,6 +216,7 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
         progress(0.05, desc="Loading the model" if not was_loaded else "Restoring")
     restorer = holder.get(model)
     mode = mode or restorer.default_mode
+    ensemble = ensemble or default_ensemble_of(restorer)
     if tile is None:
         tile = restorer.auto_tile(height, width)   # decided before EXIF rotation: same pixel count
     untiled = tile == 0
@@ -266,6 +271,11 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
                                                     model, seconds, mode, result.network, ensemble), note)
 
 
+def default_ensemble_of(restorer) -> str:
+    """The self-ensemble ``restorer`` uses by default ("none" for a stand-in without one)."""
+    return getattr(restorer, "default_ensemble", "none")
+
+
 def details(probabilities: dict[str, float], guidance: str, words: WordsReading | None, size: tuple[int, int],
             model: str, seconds: float, mode: str = ALL_IN_ONE, network: str = ALL_IN_ONE,
             ensemble: str = "none") -> dict:
@@ -304,7 +314,7 @@ def _waiting_note(ahead: int, seconds: float | None, own: float | None) -> str:
 def restore_steps(holder: ModelHolder, path: str | None, choice: str | None = "auto", text: str | None = "",
                   tiling: str | None = "auto", poll: float = 0.25, model: str | None = None,
                   session: str | None = None, mode: str | None = None,
-                  ensemble: str | None = "none") -> Iterator[str | RestoreOutcome]:
+                  ensemble: str | None = None) -> Iterator[str | RestoreOutcome]:
     """:func:`restore` as a job in the model thread's line (:attr:`ModelHolder.line`), as a stream:
     one-line Markdown notes (its place in the line and an estimate while it waits, "Restoring
     512×512…" when it starts, the tiles done; one at least every :data:`BEAT` seconds), and last

@@ -49,7 +49,8 @@ def default_factory(config: AppConfig) -> tuple[core.Restorer, str]:
         note += f", one-by-one specialists: {', '.join(specialists)}"
     if missing:
         note += f"; specialists left out: {'; '.join(missing)}"
-    return core.Restorer(network, encoder, device=config.device, specialists=specialists), note
+    return core.Restorer(network, encoder, device=config.device, specialists=specialists,
+                         ensemble=core.pretrained.default_ensemble(name)), note
 
 
 class ModelHolder:
@@ -135,6 +136,15 @@ class ModelHolder:
             return []
         specialists = getattr(restorer, "specialists", None) or {}
         return [kind for kind in TYPES if kind in specialists]
+
+    def default_ensemble(self, model: str | None = None) -> str:
+        """The self-ensemble ``model`` restores with by default (:attr:`core.Restorer.default_ensemble`;
+        "none" when it cannot be loaded)."""
+        try:
+            restorer = self.get(model)
+        except (ModelUnavailableError, ValueError):
+            return "none"
+        return getattr(restorer, "default_ensemble", "none")
 
     def status(self, model: str | None = None) -> str:
         """Markdown line for the page header: what is loaded and what a restore costs, or why

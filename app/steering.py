@@ -111,7 +111,8 @@ def contact_sheet(restorer, image: Image.Image, job=None) -> list[tuple[Image.Im
     """The photo (long side at most :data:`CONTACT_SIDE`) restored under auto-detection, uniform
     retrieval and every class's guidance: (image, caption) pairs, the downscaled input first. With
     one-by-one specialists (and an encoder to choose one) the auto-detected restore in the one-by-one
-    mode follows the all-in-one one, its caption naming the network that ran.
+    mode follows the all-in-one one, its caption naming the network that ran. Each is one pass of
+    the network (no self-ensemble): the sheet compares steerings.
     ``job``: checked between restores and at every stage (:func:`app.jobs.cancel_points`)."""
     from .jobs import cancel_points, networks_of
 
@@ -130,7 +131,7 @@ def contact_sheet(restorer, image: Image.Image, job=None) -> list[tuple[Image.Im
         for value, mode, caption in steering:
             if job is not None:
                 job.check()
-            result = restorer.restore(small, degradation=value, tile=0, mode=mode)
+            result = restorer.restore(small, degradation=value, tile=0, mode=mode, ensemble="none")
             if mode != ALL_IN_ONE:
                 caption += f": {_one_by_one_caption(result.network, result.degradation)}"
             elif value == "auto" and result.degradation:

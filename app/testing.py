@@ -27,10 +27,11 @@ def tiny_encoder(seed: int = 0) -> DegradationEncoder:
 
 
 def tiny_restorer(config=None, encoder: bool = True, model: str | None = None, seed: int = 0,
-                  specialists: tuple[str, ...] = ()) -> tuple[core.Restorer, str]:
+                  specialists: tuple[str, ...] = (), ensemble: str = "none") -> tuple[core.Restorer, str]:
     """A seeded random-weight restorer (tiny VLU-Net, or the registered ``model``) and its note.
     ``specialists``: degradation types given a one-by-one specialist each, a network of the same
     architecture with its own seed (the all-in-one network and encoder are those without them).
+    ``ensemble``: its default self-ensemble (:attr:`core.Restorer.default_ensemble`).
 
     Signature of an ``app.state.ModelHolder`` factory: ``tiny_restorer(config)``.
     """
@@ -44,7 +45,7 @@ def tiny_restorer(config=None, encoder: bool = True, model: str | None = None, s
     note = f"random-weight `{model or 'tiny'}` network (test stand-in)"
     if nets:
         note += f", one-by-one specialists: {', '.join(nets)}"
-    return core.Restorer(all_in_one, enc, specialists=nets), note
+    return core.Restorer(all_in_one, enc, specialists=nets, ensemble=ensemble), note
 
 
 def synthetic_atlas_table(encoder: DegradationEncoder, path: str | Path, per_class: int = 4, seed: int = 0) -> Path:

@@ -3,7 +3,7 @@
 Endpoints (``gradio_client``; every event has an ``api_name``; docs/studio.md has examples):
 
 * ``/restore`` (``image``, ``degradation="auto"``, ``text=""``, ``tiling="auto"``, ``model``,
-  ``mode=None``, ``ensemble="none"``) -> (``restored``: the full-resolution PNG, ``details``: JSON with the
+  ``mode=None``, ``ensemble=None``) -> (``restored``: the full-resolution PNG, ``details``: JSON with the
   detected probabilities, whether the detector is unsure, the steering, what the words read as, the
   mode, the network that restored it and the ensemble, ``summary``: Markdown).
   ``degradation``: "auto", "uniform", a canonical name ("noise_15", "noise_25", "noise_50", "haze",
@@ -11,8 +11,9 @@ Endpoints (``gradio_client``; every event has an ``api_name``; docs/studio.md ha
   ``tiling``: "auto", "off", "256", "512"; ``model``: one the page lists (default: the studio's);
   ``mode``: "all-in-one" or "one-by-one" (the model's specialist for the image's degradation type,
   where it has one; :mod:`core.one_by_one`); None: the model's default, one-by-one where it has
-  specialists; ``ensemble``: "none", "flips" or "dihedral" (the average of 4 or 8 flipped and
-  turned passes, :mod:`core.ensemble`).
+  specialists; ``ensemble``: "none", "mirror", "flips" or "dihedral" (the average of 2, 4 or 8
+  flipped and turned passes, :mod:`core.ensemble`); None: the model's default, "mirror" for
+  ``vlunet-tiny``.
   Any PIL-readable photo (JPEG, PNG, WebP, GIF, BMP, TIFF; 8 or 16 bit, palette, CMYK, alpha);
   EXIF orientation is applied, alpha carried over, an animated file restored from its first frame
   (the summary says so). Refused with a one-line reason before any pixel is decoded: empty files,
@@ -147,7 +148,7 @@ def build_demo(config: AppConfig | None = None, restorer_factory: Callable | Non
             page = _restore_tab(config)
             stages = _unfolding_tab()
             maps = _atlas_tab()
-        wire_header(demo, holder, header, page.mode)
+        wire_header(demo, holder, header, page.mode, page.ensemble)
         wire_restore(demo, holder, header, page, stages, session)
         wire_unfolding(holder, stages, session)
         wire_atlas(holder, book, header, maps, session)
@@ -183,8 +184,9 @@ def _restore_tab(config: AppConfig) -> SimpleNamespace:
                 mode = gr.Radio(handlers.MODE_CHOICES, value=None, label="Mode", visible=False,
                                 elem_id="mode-choice")   # shown for a model with specialists (wire_header)
                 tiling = gr.Radio(handlers.TILING_CHOICES, value="auto", label="Tiling", info="Auto: by memory, above 1 MP")
-                ensemble = gr.Radio(handlers.ENSEMBLE_CHOICES, value="none", label="Self-ensemble",
-                                    info="average of flipped passes: cleaner, 4× or 8× the time", elem_id="ensemble-choice")
+                ensemble = gr.Radio(handlers.ENSEMBLE_CHOICES, value=None, label="Self-ensemble",
+                                    info="average of flipped passes: cleaner, 2×, 4× or 8× the time",
+                                    elem_id="ensemble-choice")   # set to the model's default (wire_header)
                 with gr.Row():
                     run = gr.Button("Restore", variant="primary", elem_id="restore-button", min_width=100)
                     cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel-button", min_width=100)

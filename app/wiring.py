@@ -52,17 +52,20 @@ def _session_of(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
 
 
-def wire_header(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, mode: gr.Radio) -> None:
+def wire_header(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, mode: gr.Radio,
+                ensemble: gr.Radio) -> None:
     def show_mode(model):
         """The Mode control, for a model with one-by-one specialists only, set to one-by-one (its
-        default, :attr:`core.Restorer.default_mode`); else hidden, all-in-one."""
+        default, :attr:`core.Restorer.default_mode`); else hidden, all-in-one. The Self-ensemble
+        control is set to the model's default (:attr:`core.Restorer.default_ensemble`)."""
         types = holder.specialist_types(model)
+        passes = gr.Radio(value=holder.default_ensemble(model))
         if not types:
-            return gr.Radio(visible=False, value=ALL_IN_ONE)
+            return gr.Radio(visible=False, value=ALL_IN_ONE), passes
         return gr.Radio(visible=True, value=ONE_BY_ONE, info=f"specialists: {', '.join(t.replace('_', ' ') for t in types)}; "
-                                           "other types go to the all-in-one network")
+                                           "other types go to the all-in-one network"), passes
 
-    shown = dict(fn=show_mode, inputs=header.model, outputs=mode, api_visibility="undocumented",
+    shown = dict(fn=show_mode, inputs=header.model, outputs=[mode, ensemble], api_visibility="undocumented",
                  concurrency_id="model")
     demo.load(holder.status, None, header.status, api_name="status", concurrency_id="model",
               api_description="What model is loaded, or why none is.").then(api_name="mode_choice", **shown)
@@ -107,14 +110,14 @@ def wire_restore(demo: gr.Blocks, holder: ModelHolder, header: SimpleNamespace, 
             yield (keep, keep, f"⚠️ **{title}:** {line}", keep, keep, "", gr.Button(visible=False), keep,
                    None if bad_file else keep)
 
-    def restore_api(image, degradation="auto", text="", tiling="auto", model=None, mode=None, ensemble="none",
+    def restore_api(image, degradation="auto", text="", tiling="auto", model=None, mode=None, ensemble=None,
                     request: gr.Request = None):
         """Restore an image. degradation: auto | uniform | noise_15 | noise_25 | noise_50 | haze | rain | blur |
         low_light | text (then `text` describes the degradation); tiling: auto | off | 256 | 512; model: one
         of the models the page lists (default: the studio's default); mode: all-in-one | one-by-one (the
         model's specialist for the image's degradation type, where it has one; the default for a model
-        with specialists); ensemble: none | flips | dihedral (the average of 4 or 8 flipped and turned
-        passes, 4x or 8x the time). Returns the restored PNG
+        with specialists); ensemble: none | mirror | flips | dihedral (the average of 2, 4 or 8 flipped and
+        turned passes, 2x, 4x or 8x the time; default: the model's, mirror for vlunet-tiny). Returns the restored PNG
         (full resolution), details (JSON: detected probabilities, unsure, steering, what the words read as,
         mode, the network that restored it, the ensemble) and a summary. An animated GIF/PNG/WebP is restored from its
         first frame."""

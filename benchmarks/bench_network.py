@@ -19,7 +19,7 @@ set, from getrusage) belongs to that case alone. Rows:
   and reports the measured seconds per tile (peak memory is reached at the first tile: the
   accumulators are allocated before it);
 * ``restore``: ``Restorer.restore`` of a 512 x 512 photo end to end, encoder included
-  (the shipped encoder and network weights when present); ``--ensemble flips`` (or ``dihedral``)
+  (the shipped encoder and network weights when present); ``--ensemble mirror`` (or ``flips``, ``dihedral``)
   adds a row with that self-ensemble (execution column: its name).
 ``--bf16`` adds, for every VLU-Net forward, a row run under ``core.network.bfloat16_inference``.
 Every case calls ``core.keep_freed_memory()`` first, as the studio and ``python -m core`` do
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-authors", action="store_true", help="skip the authors-style comparison")
     p.add_argument("--no-baseline", action="store_true", help="skip the equal-parameter baseline")
     p.add_argument("--no-restore", action="store_true", help="skip the 512x512 restore")
-    p.add_argument("--ensemble", default="none", choices=("none", "flips", "dihedral"),
+    p.add_argument("--ensemble", default="none", choices=("none", "mirror", "flips", "dihedral"),
                    help="also time the 512x512 restore with this self-ensemble")
     p.add_argument("--no-big", action="store_true", help=f"skip the {BIG} tiled forward")
     p.add_argument("--big-tiles", type=int, default=0,

@@ -9,8 +9,8 @@ Public API:
     restorer = core.Restorer.from_official("pretrained_ckpt/3task_vlunet.ckpt")  # their whole pipeline
     core.save_model(net, "w.safetensors"); core.load_model("w.safetensors")
     restorer = core.Restorer.from_pretrained()      # shipped weights, offline
-    result = restorer.restore("photo.jpg")          # .image, .degradation, .stages, .timings
-    result = restorer.restore("photo.jpg", ensemble="flips")   # self-ensemble of 4 passes
+    result = restorer.restore("photo.jpg")          # .image, .degradation, .stages, .timings (2 passes: mirror)
+    result = restorer.restore("photo.jpg", ensemble="flips")   # self-ensemble of 4 passes ("none": 1)
     core.keep_freed_memory()                 # servers: reuse freed feature maps (glibc; see core/allocator.py)
 
 ``core`` never imports the training code, the app, argparse or gradio.

@@ -30,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("--mode", default=None, choices=MODES,
                          help="one-by-one (a specialist per detected degradation type; the default for weights "
                               "shipped with specialists) or all-in-one")
-    restore.add_argument("--ensemble", default="none", choices=tuple(ENSEMBLES),
-                         help="self-ensemble: flips (average of 4 passes, 4x the time) or dihedral (8 passes)")
+    restore.add_argument("--ensemble", default=None, choices=tuple(ENSEMBLES),
+                         help="self-ensemble: none (one pass), mirror (2 passes: the default of vlunet-tiny), "
+                              "flips (4) or dihedral (8); default: the model's")
     restore.add_argument("--no-encoder", action="store_true", help="restore without the degradation encoder")
     sub.add_parser("models", help="list registered configurations and shipped weights")
     return parser

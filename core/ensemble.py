@@ -1,9 +1,10 @@
 """Self-ensemble: the network on flipped and turned copies of the input, each turned back, averaged.
 
 The "x8" (or "+") of restoration papers: a geometric self-ensemble trades k network passes for a
-cleaner average at no training cost. ``flips`` (identity, horizontal and vertical flips, the
-half turn: 4 passes) keeps vertical structures vertical, as rain streaks fall in training;
-``dihedral`` adds the quarter turns (8 passes), which lie rain streaks across the image.
+cleaner average at no training cost. ``pair`` (identity and the half turn: 2 passes) and
+``flips`` (identity, horizontal and vertical flips, the half turn: 4 passes) keep vertical
+structures vertical, as rain streaks fall in training; ``dihedral`` adds the quarter turns
+(8 passes), which lie rain streaks across the image.
 Measured gains and times: docs/results.md.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from .tiling import TensorFn
 
 #: ``ensemble=`` name -> the :func:`dihedral` modes whose restorations are averaged.
-ENSEMBLES = {"none": (0,), "flips": (0, 2, 4, 6), "dihedral": tuple(range(8))}
+ENSEMBLES = {"none": (0,), "mirror": (0, 4), "flips": (0, 2, 4, 6), "dihedral": tuple(range(8))}
 
 
 def dihedral(x: torch.Tensor, mode: int) -> torch.Tensor:

@@ -3,7 +3,8 @@
 Each entry names a safetensors file under ``assets/`` (beside the package), its SHA-256 and its
 model card. The training recipe of a name is ``training/configs/<name>.yaml``, or the recipe its
 entry names (the one-by-one specialists share one); the card says what the model is good and bad
-at. :data:`SPECIALISTS` lists the one-by-one specialists shipped beside an all-in-one model.
+at. :data:`SPECIALISTS` lists the one-by-one specialists shipped beside an all-in-one model;
+an entry's ``ensemble`` is the self-ensemble its restores use by default (:mod:`core.ensemble`).
 ``resolve_weights`` turns a name or a path into a file, with a one-line message naming the recipe
 when the weights are not there.
 """
@@ -23,22 +24,25 @@ class PretrainedEntry:
     sha256: str    # of the file's bytes
     card: str      # relative to assets/
     recipe: str = ""   # training/configs/<recipe>.yaml (default: the name's own)
+    ensemble: str = "none"   # the default self-ensemble of its restores (core.ensemble.ENSEMBLES)
 
 
 PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
     PretrainedEntry("vlunet-tiny", "models/vlunet-tiny.safetensors",
-                    "e76cc7ef6c67d2db33fb022efc6901c1e8fb8de3f85d122433b579337c3ccfb3", "models/vlunet-tiny.md"),
+                    "e76cc7ef6c67d2db33fb022efc6901c1e8fb8de3f85d122433b579337c3ccfb3", "models/vlunet-tiny.md",
+                    ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-gpu", "models/vlunet-tiny-gpu.safetensors",
-                    "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md"),
+                    "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md",
+                    ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
                     "43d96adc86a3a7667e42c0b74579d8845a601cd01b71b21df6bdf76346898e22", "models/vlunet-tiny-specialists.md",
-                    recipe="vlunet-tiny-specialists"),
+                    recipe="vlunet-tiny-specialists", ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "27093b622b08c2a69fbec32361889dc0f39fd353973113b10714b2ce5fc7309d", "models/vlunet-tiny-specialists.md",
-                    recipe="vlunet-tiny-specialists"),
+                    recipe="vlunet-tiny-specialists", ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-haze", "models/vlunet-tiny-haze.safetensors",
                     "86ae1212aea0c496c540945714ce717ad16918a8f36fda633359cfca71a24e05", "models/vlunet-tiny-specialists.md",
-                    recipe="vlunet-tiny-specialists"),
+                    recipe="vlunet-tiny-specialists", ensemble="mirror"),
 )}
 DEFAULT = "vlunet-tiny"
 
@@ -66,6 +70,14 @@ def specialists_of(name_or_path: str | os.PathLike | None = None) -> dict[str, s
     """The specialists shipped for a registered name (None: the default); none for a path."""
     key = DEFAULT if name_or_path is None else name_or_path
     return dict(SPECIALISTS.get(key, {})) if isinstance(key, str) else {}
+
+
+def default_ensemble(name_or_path: str | os.PathLike | None = None) -> str:
+    """The self-ensemble a registered name (None: the default) restores with by default; "none"
+    (one pass) for a path."""
+    key = DEFAULT if name_or_path is None else name_or_path
+    entry = PRETRAINED.get(key) if isinstance(key, str) else None
+    return entry.ensemble if entry else "none"
 
 
 def recipe_file(name: str) -> str:

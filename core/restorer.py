@@ -16,7 +16,7 @@ from .guidance import Guidance, network_convention, resolve_guidance
 from .imageio import MAX_PIXELS_DEFAULT, read_image, to_pil
 from .network import StageTrace, VLUNet
 from .one_by_one import ALL_IN_ONE, ONE_BY_ONE, check_mode, check_specialists, specialist_label, specialist_type
-from .pretrained import resolve_weights, specialists_of
+from .pretrained import default_ensemble, resolve_weights, specialists_of
 from .ensemble import ENSEMBLES, check_ensemble, self_ensemble
 from .tiling import apply_padded, apply_tiled
 
@@ -96,12 +96,13 @@ class Restorer:
     ``Restorer(network, encoder=None, device=None)``; usually ``Restorer.from_pretrained()``.
     Without an encoder every image is restored with uniform retrieval weights. ``specialists``
     (``{type: network}``, :mod:`core.one_by_one`) serve ``restore(..., mode="one-by-one")``, the
-    :attr:`default_mode` of a restorer that has them and an encoder.
+    :attr:`default_mode` of a restorer that has them and an encoder. ``ensemble`` is the
+    self-ensemble of ``restore(ensemble=None)`` (:mod:`core.ensemble`; "none": one pass).
     """
 
     def __init__(self, network: VLUNet, encoder=None, device: str | torch.device | None = None,
                  max_pixels: int = MAX_PIXELS_DEFAULT, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 specialists: dict[str, VLUNet] | None = None):
+                 specialists: dict[str, VLUNet] | None = None, ensemble: str = "none"):
         self.device = torch.device(device or "cpu")
         self.network = network.to(self.device).eval()
         self.specialists = {kind: net.to(self.device).eval() for kind, net in check_specialists(specialists).items()}
@@ -110,6 +111,7 @@ class Restorer:
                              f"({network_convention(network)!r})")
         self.encoder = encoder.to(self.device).eval() if encoder is not None else None
         self.max_pixels = max_pixels
+        self.default_ensemble = check_ensemble(ensemble)
         self.memory_budget = memory_budget
         self.seconds_per_pixel: float | None = None   # set by calibrate()
         self.resident_at_load = resident_bytes()        # the process with weights, before any restore
@@ -153,13 +155,13 @@ class Restorer:
         self.seconds_per_pixel = (time.perf_counter() - start) / (side * side)
         return self.seconds_per_pixel
 
-    def estimate_seconds(self, height: int, width: int, ensemble: str = "none") -> float | None:
+    def estimate_seconds(self, height: int, width: int, ensemble: str | None = None) -> float | None:
         """Expected seconds to restore ``height`` x ``width`` (network time scales with pixels;
-        tiles add their overlap; a self-ensemble multiplies it by its passes), or None before
-        :meth:`calibrate`."""
+        tiles add their overlap; a self-ensemble, None: :attr:`default_ensemble`, multiplies it by
+        its passes), or None before :meth:`calibrate`."""
         if self.seconds_per_pixel is None:
             return None
-        passes = len(ENSEMBLES[check_ensemble(ensemble)])
+        passes = len(ENSEMBLES[check_ensemble(ensemble or self.default_ensemble)])
         return self.seconds_per_pixel * passes * self._pixels_processed(height, width, self.auto_tile(height, width))
 
     @staticmethod
@@ -174,13 +176,15 @@ class Restorer:
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike | None = None,
                         device: str | torch.device | None = None, encoder="default",
-                        specialists="default") -> "Restorer":
+                        specialists="default", ensemble: str = "default") -> "Restorer":
         """Load shipped weights by name (None: the default) or a checkpoint path, offline.
 
         ``encoder``: "default" loads the shipped degradation encoder; None restores without
         one (uniform retrieval); or pass a ``DegradationEncoder``. ``specialists``: "default"
         loads the one-by-one specialists shipped for that name (none for a path); None none; or
-        ``{type: name or path}``.
+        ``{type: name or path}``. ``ensemble``: "default" is the name's registered self-ensemble
+        (:func:`core.pretrained.default_ensemble`; one pass for a path), or one of
+        :data:`core.ensemble.ENSEMBLES`.
         """
         network = load_model(resolve_weights(name_or_path), device=device)
         if isinstance(encoder, str) and encoder == "default":
@@ -189,7 +193,9 @@ class Restorer:
         if isinstance(specialists, str) and specialists == "default":
             specialists = specialists_of(name_or_path)
         specialists, _ = load_specialists(specialists, device)
-        return cls(network, encoder, device, specialists=specialists)
+        if ensemble == "default":
+            ensemble = default_ensemble(name_or_path)
+        return cls(network, encoder, device, specialists=specialists, ensemble=ensemble)
 
     @classmethod
     def from_official(cls, path: str | os.PathLike, device: str | torch.device | None = None,
@@ -227,7 +233,7 @@ class Restorer:
     def restore(self, image, degradation: str | None = None, tile: int | None = None,
                 trace: bool = False, overlap: int = DEFAULT_OVERLAP,
                 progress: Callable[[int, int], None] | None = None, mode: str | None = None,
-                ensemble: str = "none") -> RestoreResult:
+                ensemble: str | None = None) -> RestoreResult:
         """Restore one image.
 
         image: path, bytes, PIL image (any mode; EXIF orientation honoured), numpy array or
@@ -240,10 +246,14 @@ class Restorer:
         mode: "all-in-one" (one network for every degradation), "one-by-one" (the specialist
             of the image's degradation type where there is one, :mod:`core.one_by_one`), or None
             (:attr:`default_mode`).
-        ensemble: "none" (one pass), "flips" (the average of 4 passes on flipped and half-turned
-            copies, 4x the time) or "dihedral" (8 passes with the quarter turns): the
-            self-ensemble of :mod:`core.ensemble`, applied per tile.
+        ensemble: "none" (one pass), "mirror" (the average of a pass and a pass on the mirrored
+            image, 2x the time), "flips" (4 passes on flipped and half-turned copies) or
+            "dihedral" (8 passes with the quarter turns): the self-ensemble of
+            :mod:`core.ensemble`, applied per tile; None: :attr:`default_ensemble`, or one pass
+            with ``trace=True``.
         """
+        if ensemble is None:
+            ensemble = "none" if trace else self.default_ensemble
         ensemble = check_ensemble(ensemble)
         if trace and ensemble != "none":
             raise ValueError("trace=True shows one pass of the network; restore with ensemble='none' to inspect it")

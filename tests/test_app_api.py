@@ -22,7 +22,7 @@ def serve(demo, config):
 @pytest.fixture(scope="module")
 def studio(one_thread_module, tmp_path_factory):
     config = AppConfig(max_pixels=200_000, cache_dir=str(tmp_path_factory.mktemp("cache")))
-    restorer, note = tiny_restorer(specialists=("noise",))
+    restorer, note = tiny_restorer(specialists=("noise",), ensemble="mirror")   # as the shipped default
     demo = build_demo(config, restorer_factory=lambda cfg: (restorer, note))
     url = serve(demo, config)
     yield gradio_client.Client(url, verbose=False), restorer
@@ -46,17 +46,20 @@ def test_restore_endpoint_is_documented_and_returns_the_restored_png(studio, ima
     assert list(params) == ["image", "degradation", "text", "tiling", "model", "mode", "ensemble"]
     assert not params["image"]["parameter_has_default"]
     assert {k: params[k]["parameter_default"] for k in ("degradation", "text", "tiling", "model", "mode", "ensemble")} == \
-        {"degradation": "auto", "text": "", "tiling": "auto", "model": "vlunet-tiny", "mode": None, "ensemble": "none"}
+        {"degradation": "auto", "text": "", "tiling": "auto", "model": "vlunet-tiny", "mode": None, "ensemble": None}
     assert [r["label"] for r in restore["returns"]] == ["restored", "details", "summary"]
     png, details, summary = client.predict(gradio_client.handle_file(image), api_name="/restore")  # defaults
     expected = restorer.restore(image)
+    single = restorer.restore(image, ensemble="none")
+    assert not np.array_equal(np.asarray(expected.image), np.asarray(single.image))   # two passes, not one
     assert np.array_equal(np.asarray(Image.open(png)), np.asarray(expected.image))
     assert details["probabilities"] == pytest.approx(expected.degradation, abs=1e-6)
     assert details["detected"] == max(expected.degradation, key=expected.degradation.get)
     assert details["steering"] == "auto" and details["size"] == [61, 45] and details["words"] is None
     assert details["mode"] == "one-by-one" == restorer.default_mode   # the default of a model with specialists
-    assert details["network"] == expected.network and details["ensemble"] == "none"
+    assert details["network"] == expected.network and details["ensemble"] == "mirror" == restorer.default_ensemble
     assert isinstance(details["unsure"], bool) and summary.startswith("**Restored 61×45**")
+    assert "self-ensemble of 2" in summary
     assert client.predict(api_name="/status").startswith("Model ready")
 
 
@@ -85,7 +88,8 @@ def test_one_by_one_through_the_api(studio, image):
     client, restorer = studio
     png, details, summary = client.predict(gradio_client.handle_file(image), "noise_25", "", "off", "vlunet-tiny",
                                            "one-by-one", api_name="/restore")
-    alone = core.Restorer(restorer.specialists["noise"], restorer.encoder).restore(image, degradation="noise_25")
+    alone = core.Restorer(restorer.specialists["noise"], restorer.encoder, ensemble="mirror").restore(
+        image, degradation="noise_25")
     assert np.array_equal(np.asarray(Image.open(png)), np.asarray(alone.image))
     assert details["mode"] == "one-by-one" and details["network"] == "noise specialist"
     assert "· restored by the noise specialist (one-by-one)" in summary
@@ -97,24 +101,27 @@ def test_self_ensemble_through_the_api(studio, image):
                                            "one-by-one", "flips", api_name="/restore")
     expected = restorer.restore(image, degradation="noise_25", tile=0, mode="one-by-one", ensemble="flips")
     assert np.array_equal(np.asarray(Image.open(png)), np.asarray(expected.image))
-    single = restorer.restore(image, degradation="noise_25", tile=0, mode="one-by-one")
+    single = restorer.restore(image, degradation="noise_25", tile=0, mode="one-by-one", ensemble="none")
     assert not np.array_equal(np.asarray(expected.image), np.asarray(single.image))
     assert details["ensemble"] == "flips" and "self-ensemble of 4" in summary
-    with pytest.raises(gradio_client.exceptions.AppError, match="ensemble must be one of none, flips, dihedral"):
+    with pytest.raises(gradio_client.exceptions.AppError, match="ensemble must be one of none, mirror, flips, dihedral"):
         client.predict(gradio_client.handle_file(image), ensemble="x8", api_name="/restore")
 
 
 def test_the_mode_control_is_shown_only_for_a_model_with_specialists():
-    for specialists, shown in (((), False), (("noise",), True)):
-        made = tiny_restorer(specialists=specialists)
+    for specialists, shown, passes_default in (((), False, "none"), (("noise",), True, "mirror")):
+        made = tiny_restorer(specialists=specialists, ensemble=passes_default)
         demo = build_demo(AppConfig(), restorer_factory=lambda cfg, made=made: made)
         [mode] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "mode-choice"]
         assert mode.visible is False and mode.value is None   # until the model is known: its default
         fns = {fn.api_name: fn for fn in demo.fns.values()}
+        [passes] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "ensemble-choice"]
+        assert passes.value is None   # until the model is known: its default
         for name in ("mode_choice", "mode_choice_model"):   # on page load, and when the model changes
-            assert fns[name].outputs == [mode]
-            shown_now = fns[name].fn("vlunet-tiny")
+            assert fns[name].outputs == [mode, passes]
+            shown_now, passes_now = fns[name].fn("vlunet-tiny")
             assert shown_now.visible is shown and shown_now.value == ("one-by-one" if shown else "all-in-one")
+            assert passes_now.value == passes_default   # the Self-ensemble control follows the model
 
 
 def test_bad_requests_come_back_as_one_line_errors(studio, image, tmp_path):

@@ -65,3 +65,32 @@ def test_command_line_ensemble(tiny_net, tmp_path):
     assert Image.open(tmp_path / "out" / "in_restored.png").size == (30, 20)
     with pytest.raises(SystemExit):
         cli(["restore", str(image), "-o", str(tmp_path / "out"), "--ensemble", "x8"])
+
+
+def test_a_restorer_default_ensemble_serves_restore_without_one(tiny_net):
+    x = torch.rand(3, 24, 40, generator=torch.Generator().manual_seed(2))
+    mirrored = core.Restorer(tiny_net, ensemble="mirror")
+    assert ENSEMBLES["mirror"] == (0, 4)                   # the identity and the left-right mirror
+    by_default = mirrored.restore(x, degradation="uniform", tile=0).tensor
+    assert torch.equal(by_default, mirrored.restore(x, degradation="uniform", tile=0, ensemble="mirror").tensor)
+    single = mirrored.restore(x, degradation="uniform", tile=0, ensemble="none").tensor
+    assert not torch.allclose(by_default, single)
+    assert torch.equal(single, core.Restorer(tiny_net).restore(x, degradation="uniform", tile=0).tensor)
+    traced = mirrored.restore(x, degradation="uniform", tile=0, trace=True)   # the trace is one pass
+    assert torch.equal(traced.tensor, single) and traced.stages
+    mirrored.calibrate(side=32)
+    assert mirrored.estimate_seconds(64, 64) == pytest.approx(mirrored.estimate_seconds(64, 64, "mirror"))
+    assert mirrored.estimate_seconds(64, 64) == pytest.approx(2 * mirrored.estimate_seconds(64, 64, "none"))
+    with pytest.raises(ValueError, match="ensemble must be one of"):
+        core.Restorer(tiny_net, ensemble="x2")
+
+
+def test_shipped_weights_restore_with_the_mirror_pair_and_a_path_with_one_pass(tmp_path, tiny_net):
+    from core.pretrained import PRETRAINED, default_ensemble
+    assert default_ensemble() == default_ensemble("vlunet-tiny") == "mirror"
+    assert all(entry.ensemble == "mirror" for entry in PRETRAINED.values())   # measured: docs/results.md
+    weights = core.save_model(tiny_net, tmp_path / "w.safetensors")
+    assert default_ensemble(weights) == default_ensemble(str(weights)) == "none"
+    restorer = core.Restorer.from_pretrained(weights, encoder=None)
+    assert restorer.default_ensemble == "none"
+    assert core.Restorer.from_pretrained(weights, encoder=None, ensemble="flips").default_ensemble == "flips"

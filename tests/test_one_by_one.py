@@ -137,6 +137,16 @@ def test_the_comparison_adds_a_one_by_one_row_for_a_shipped_model_with_specialis
     monkeypatch.setitem(pretrained.SPECIALISTS, pretrained.DEFAULT, {"noise": str(tmp_path / "noise.safetensors")})
     [(label, _, weights, files)] = one_by_one_entries(shipped_files())
     assert weights == default and files == {"noise": tmp_path / "noise.safetensors"} and "one-by-one" in label
+    assert label.endswith(", self-ensemble mirror x2)")   # as the studio restores the default
+
+
+def test_the_comparison_restores_each_shipped_file_as_the_studio_does(tmp_path):
+    from core import pretrained
+    from training.compare import ensemble_of
+    default = pretrained.ASSETS / pretrained.PRETRAINED[pretrained.DEFAULT].file
+    assert ensemble_of(default) == pretrained.default_ensemble() == "mirror"
+    assert ensemble_of(pretrained.ASSETS / pretrained.PRETRAINED["vlunet-tiny-gpu"].file) == "mirror"
+    assert ensemble_of(core.save_model(_net(1), tmp_path / "w.safetensors")) == "none"   # a run's file: one pass
 
 
 def test_the_shipped_specialists_come_with_their_model_not_as_models_of_their_own():

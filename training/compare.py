@@ -6,7 +6,8 @@ Every method is evaluated on the same held-out photo suite (:func:`training.eval
 Networks come from training runs (the latest checkpoint of each ``--runs`` folder; their budget --
 steps x batch x patch, wall time -- is printed beside them) and from shipped files (``--shipped``;
 by default every model in ``core.pretrained``); a shipped model with registered one-by-one
-specialists (``core.pretrained.SPECIALISTS``) also gets a row in the one-by-one mode.
+specialists (``core.pretrained.SPECIALISTS``) also gets a row in the one-by-one mode. Shipped models
+restore with their registered self-ensemble (``core.pretrained.default_ensemble``), as the studio does.
 Classical methods fill only the tasks they address; those given oracle information say so. Their
 results depend only on the suite and are cached in ``<out>/cache`` (``--fresh`` recomputes them).
 """
@@ -22,6 +23,7 @@ import pandas as pd
 import torch
 
 from training.baselines.classical import METHODS, is_blind
+from core.ensemble import ENSEMBLES
 from training.evaluate import detect, evaluate, load_suite, network_method
 from training.trainer.models import load_network
 from training.trainer.state import latest_checkpoint
@@ -49,6 +51,25 @@ def run_entry(run: Path) -> tuple[str, str, Path]:
     return label, budget, weights if weights.is_file() else folder / "model.safetensors"
 
 
+def registered_name(path: Path) -> str | None:
+    """The ``core.pretrained`` name whose shipped file is ``path``, or None."""
+    from core import pretrained
+    by_file = {(pretrained.ASSETS / entry.file).resolve(): name for name, entry in pretrained.PRETRAINED.items()}
+    return by_file.get(path.resolve())
+
+
+def ensemble_of(path: Path) -> str:
+    """The self-ensemble the studio restores ``path`` with: its registered one, else one pass."""
+    from core.pretrained import default_ensemble
+    name = registered_name(path)
+    return default_ensemble(name) if name else "none"
+
+
+def ensemble_label(ensemble: str) -> str:
+    """The label's note of a self-ensemble (nothing for one pass)."""
+    return "" if ensemble == "none" else f", self-ensemble {ensemble} x{len(ENSEMBLES[ensemble])}"
+
+
 def shipped_entry(path: Path) -> tuple[str, str, Path]:
     from core.checkpoint import checkpoint_info
     info = checkpoint_info(path)
@@ -58,7 +79,7 @@ def shipped_entry(path: Path) -> tuple[str, str, Path]:
     if info.get("init_from"):   # a fine-tuning phase: name the run it continued (its card has both phases)
         source = Path(info["init_from"])   # <out_dir>/<run>/checkpoints/step_N/<weights>, or any weights file
         budget += f", continuing {source.parents[2].name if len(source.parts) >= 4 else source}"
-    return f"VLU-Net shipped ({path.name})", budget, path
+    return f"VLU-Net shipped ({path.name}{ensemble_label(ensemble_of(path))})", budget, path
 
 
 def table(long: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
@@ -98,14 +119,14 @@ def one_by_one_entries(paths: list[Path]) -> list[tuple[str, str, Path, dict[str
     """(label, budget, all-in-one weights, {type: specialist weights}) of each shipped file in
     ``paths`` whose registered model has one-by-one specialists."""
     from core import pretrained
-    by_file = {(pretrained.ASSETS / entry.file).resolve(): name for name, entry in pretrained.PRETRAINED.items()}
     entries = []
     for path in paths:
-        name = by_file.get(path.resolve())
+        name = registered_name(path)
         specialists = pretrained.specialists_of(name) if name else {}
         if specialists:
             files = {kind: pretrained.resolve_weights(name) for kind, name in specialists.items()}
-            label = f"VLU-Net shipped, one-by-one ({path.name} + {', '.join(files)} specialists)"
+            label = (f"VLU-Net shipped, one-by-one ({path.name} + {', '.join(files)} specialists"
+                     f"{ensemble_label(ensemble_of(path))})")
             entries.append((label, "the all-in-one model and each specialist's budget: see their cards", path, files))
     return entries
 
@@ -154,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     for label, budget, weights in entries:
         network = load_network(weights)
         guided = encoder if hasattr(network, "stages") else None
-        frames.append(evaluate(network_method(network, guided), images, detected).assign(method=label, budget=budget))
+        method = network_method(network, guided, ensemble=ensemble_of(weights))
+        frames.append(evaluate(method, images, detected).assign(method=label, budget=budget))
         print(f"evaluated {label}", file=sys.stderr)
     for label, budget, weights, files in one_by_one:
         specialists = {kind: load_network(path) for kind, path in files.items()}
-        method = network_method(load_network(weights), encoder, specialists=specialists)
+        method = network_method(load_network(weights), encoder, ensemble=ensemble_of(weights), specialists=specialists)
         frames.append(evaluate(method, images, detected).assign(method=label, budget=budget))
         print(f"evaluated {label}", file=sys.stderr)
     for name in args.classical:   # deterministic given the suite: cached under <out>/cache

@@ -28,10 +28,11 @@ multiple of 16, the network run on the whole crop (no padding, no tiling), CLIP'
 from that crop. ``--protocol studio`` evaluates any network as the studio restores (padding to
 the network's multiple, tiles above one megapixel).
 
-``--ensemble flips|dihedral`` restores 4 (flips and the half turn) or 8 (with the quarter turns)
-transformed copies of each input and averages them transformed back (:mod:`core.ensemble`, the
-"self-ensemble" of restoration papers, as ``Restorer.restore(ensemble=...)`` does); the default
-``none`` is the studio's single pass.
+``--ensemble mirror|flips|dihedral`` restores 2 (the mirror image), 4 (flips and the half turn) or
+8 (with the quarter turns) transformed copies of each input and averages them transformed back
+(:mod:`core.ensemble`, the "self-ensemble" of restoration papers, as ``Restorer.restore(ensemble=...)``
+does); the default ``none`` is one pass of the network. The studio restores the shipped weights
+with ``mirror`` (``core.pretrained.default_ensemble``; ``python -m training.compare`` does too).
 """
 from __future__ import annotations
 
@@ -295,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="authors: crop to a multiple of 16, no padding or tiling (default for the authors' "
                              "release); studio: as the studio restores (default otherwise)")
     parser.add_argument("--ensemble", default="none", choices=tuple(ENSEMBLES),
-                        help="self-ensemble: average over flips (x4) or all 8 flips and rotations")
+                        help="self-ensemble: average over the mirror image (x2), flips (x4) or all 8 flips and "
+                             "rotations (default: none, one pass)")
     parser.add_argument("--specialist", action="append", default=[], metavar="TYPE=WEIGHTS",
                         help=f"one-by-one mode: the network restoring images detected as TYPE ({', '.join(TYPES)}); "
                              "repeat for each type, the checkpoint restores the others")
