@@ -1,10 +1,11 @@
 """Self-ensemble: the network on flipped and turned copies of the input, each turned back, averaged.
 
 The "x8" (or "+") of restoration papers: a geometric self-ensemble trades k network passes for a
-cleaner average at no training cost. ``pair`` (identity and the half turn: 2 passes) and
-``flips`` (identity, horizontal and vertical flips, the half turn: 4 passes) keep vertical
-structures vertical, as rain streaks fall in training; ``dihedral`` adds the quarter turns
-(8 passes), which lie rain streaks across the image.
+cleaner average at no training cost. ``mirror`` (identity and the left-right mirror: 2 passes,
+the default of the shipped weights, :mod:`core.pretrained`) keeps the sky up, and ``flips``
+(identity, horizontal and vertical flips, the half turn: 4 passes) keeps vertical structures
+vertical, as rain streaks fall in training; ``dihedral`` adds the quarter turns (8 passes),
+which lie rain streaks across the image.
 Measured gains and times: docs/results.md.
 """
 from __future__ import annotations
