@@ -35,7 +35,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md",
                     ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "43d96adc86a3a7667e42c0b74579d8845a601cd01b71b21df6bdf76346898e22", "models/vlunet-tiny-specialists.md",
+                    "516ac87bd6222420fb3ef6d4ddf79aca9b4c27ce5c7d06e673fa69ccd527e5bb", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists", ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "27093b622b08c2a69fbec32361889dc0f39fd353973113b10714b2ce5fc7309d", "models/vlunet-tiny-specialists.md",
