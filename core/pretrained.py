@@ -35,7 +35,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md",
                     ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "a06edde811287fd6ff3bb7d3ae7b6c1ad7e34f760e4b892f674a29cc85b31060", "models/vlunet-tiny-specialists.md",
+                    "df00f29c404b7b2adcc6ba530df1a6d10cb0f7aeeae73fd4f470ae2a4a010f00", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists", ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "27093b622b08c2a69fbec32361889dc0f39fd353973113b10714b2ce5fc7309d", "models/vlunet-tiny-specialists.md",
