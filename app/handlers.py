@@ -216,7 +216,7 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
         progress(0.05, desc="Loading the model" if not was_loaded else "Restoring")
     restorer = holder.get(model)
     mode = mode or restorer.default_mode
-    ensemble = ensemble or default_ensemble_of(restorer)
+    ensemble = ensemble or holder.default_ensemble(model)
     if tile is None:
         tile = restorer.auto_tile(height, width)   # decided before EXIF rotation: same pixel count
     untiled = tile == 0
@@ -269,11 +269,6 @@ def restore(holder: ModelHolder, path: str | None, choice: str | None = "auto", 
     return RestoreOutcome(before, result.image, png, plots.degradation_bars(result.degradation, result.guidance),
                           summary, session, details(result.degradation, result.guidance, words, (width, height),
                                                     model, seconds, mode, result.network, ensemble), note)
-
-
-def default_ensemble_of(restorer) -> str:
-    """The self-ensemble ``restorer`` uses by default ("none" for a stand-in without one)."""
-    return getattr(restorer, "default_ensemble", "none")
 
 
 def details(probabilities: dict[str, float], guidance: str, words: WordsReading | None, size: tuple[int, int],
