@@ -35,7 +35,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md",
                     ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "e3477f9c3eb7ec7b5471092fd002b6ed6fa3c0adf9a3df656cf8dba457043d8c", "models/vlunet-tiny-specialists.md",
+                    "e3a835b314410b4acd0b1593ae63ce3938deee46200d2311e234d9600fae5e34", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists", ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "27093b622b08c2a69fbec32361889dc0f39fd353973113b10714b2ce5fc7309d", "models/vlunet-tiny-specialists.md",
