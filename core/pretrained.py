@@ -35,7 +35,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md",
                     ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "e3a835b314410b4acd0b1593ae63ce3938deee46200d2311e234d9600fae5e34", "models/vlunet-tiny-specialists.md",
+                    "43cde508e3f4c1ec9a6f7883819c563f53c1effb16263f5ed69cc0bd85138948", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists", ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "27093b622b08c2a69fbec32361889dc0f39fd353973113b10714b2ce5fc7309d", "models/vlunet-tiny-specialists.md",
