@@ -35,7 +35,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {entry.name: entry for entry in (
                     "5f989cf80d9ff4960cc24ca3278151cd4bccd6d6bedb6b288ba403d128479efe", "models/vlunet-tiny-gpu.md",
                     ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-noise", "models/vlunet-tiny-noise.safetensors",
-                    "43cde508e3f4c1ec9a6f7883819c563f53c1effb16263f5ed69cc0bd85138948", "models/vlunet-tiny-specialists.md",
+                    "8bb9e3eb5b49adc3f421cc7e4ffffe830c7de73f4c25048089cf812e57dcce30", "models/vlunet-tiny-specialists.md",
                     recipe="vlunet-tiny-specialists", ensemble="mirror"),
     PretrainedEntry("vlunet-tiny-blur", "models/vlunet-tiny-blur.safetensors",
                     "27093b622b08c2a69fbec32361889dc0f39fd353973113b10714b2ce5fc7309d", "models/vlunet-tiny-specialists.md",
